@@ -1,0 +1,100 @@
+"""Per-kind destination settings: defaults, validation and the retry budget.
+
+Settings live as JSON in ``destinations.settings``; these classes turn them into
+typed values and reject what a worker could not use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class InvalidSettings(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long a destination keeps trying one event before dead-lettering it."""
+
+    max_attempts: int = 8
+    retry_window_seconds: float = 3600.0
+    initial_backoff_seconds: float = 0.5
+    max_backoff_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    url: str
+    #: 1 posts each event on its own; more posts ``{"batch": [...]}`` of up to that many.
+    batch_size: int = 1
+    timeout_seconds: float = 10.0
+    headers: dict[str, str] | None = None
+    retry: RetryPolicy = RetryPolicy()
+
+
+@dataclass(frozen=True)
+class WarehouseSettings:
+    dsn: str
+    schema: str = "clickstream"
+    batch_size: int = 1000
+    flush_seconds: float = 1.0
+    retry: RetryPolicy = RetryPolicy()
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    #: Empty: the platform's own Redis (``REDIS_URL``).
+    url: str = ""
+    key_prefix: str = "clickstream"
+    retry: RetryPolicy = RetryPolicy()
+
+
+SETTINGS_BY_KIND = {"webhook": WebhookSettings, "warehouse": WarehouseSettings,
+                    "redis": RedisSettings}
+
+
+def parse_settings(kind: str, raw: dict[str, Any]) -> Any:
+    """Typed settings for a destination kind, or :class:`InvalidSettings`."""
+    try:
+        cls = SETTINGS_BY_KIND[kind]
+    except KeyError:
+        raise InvalidSettings(f"unknown destination kind {kind!r}") from None
+    retry_names = {f.name for f in fields(RetryPolicy)}
+    own_names = {f.name for f in fields(cls)} - {"retry"}
+    unknown = set(raw) - retry_names - own_names
+    if unknown:
+        raise InvalidSettings(f"unknown {kind} settings: {', '.join(sorted(unknown))}")
+    try:
+        retry = RetryPolicy(**{k: _number(k, v) for k, v in raw.items() if k in retry_names})
+        own = {k: v for k, v in raw.items() if k in own_names}
+        settings = cls(**own, retry=retry)
+    except TypeError as exc:
+        raise InvalidSettings(f"{kind} settings: {exc}") from None
+    _check(settings)
+    return settings
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise InvalidSettings(f"{name} must be a non-negative number, not {value!r}")
+    return value
+
+
+def _check(settings: Any) -> None:
+    if isinstance(settings, WebhookSettings) and urlsplit(str(settings.url)).scheme not in (
+        "http", "https"
+    ):
+        raise InvalidSettings(f"webhook url must be http(s), not {settings.url!r}")
+    if isinstance(settings, WarehouseSettings) and not (
+        settings.schema.isidentifier() and settings.schema == settings.schema.lower()
+    ):
+        raise InvalidSettings(f"warehouse schema must be a lowercase identifier, "
+                              f"not {settings.schema!r}")
+    batch_size = getattr(settings, "batch_size", 1)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidSettings(f"batch_size must be a positive integer, not {batch_size!r}")
+    if settings.retry.max_attempts < 1:
+        raise InvalidSettings("max_attempts must be at least 1")

@@ -1,0 +1,66 @@
+"""Kafka topic names and topic creation.
+
+raw        every accepted event, keyed by user, from the Event API
+dest.<id>  events routed to one destination (exactly once, by the router)
+dead.<id>  events a destination's worker gave up on, with the error
+invalid    events the router could not route, with the reason
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+log = logging.getLogger(__name__)
+
+
+def raw_topic(prefix: str) -> str:
+    return f"{prefix}.raw"
+
+
+def invalid_topic(prefix: str) -> str:
+    return f"{prefix}.invalid"
+
+
+def destination_topic(prefix: str, destination_id: int) -> str:
+    return f"{prefix}.dest.{destination_id}"
+
+
+def dead_letter_topic(prefix: str, destination_id: int) -> str:
+    return f"{prefix}.dead.{destination_id}"
+
+
+def destination_id_of(prefix: str, topic: str) -> int:
+    """The destination id in a ``dest.<id>`` or ``dead.<id>`` topic name."""
+    return int(topic.removeprefix(prefix + ".").split(".", 1)[1])
+
+
+class TopicCreator:
+    """Creates topics once per process; remembers which it already ensured."""
+
+    def __init__(self, bootstrap: str, partitions: int) -> None:
+        self._admin = AdminClient({"bootstrap.servers": bootstrap})
+        self._partitions = partitions
+        self._known: set[str] = set()
+
+    def ensure(self, names: Iterable[str], timeout: float = 10.0) -> None:
+        missing = [name for name in names if name not in self._known]
+        if not missing:
+            return
+        # replication_factor=-1 takes the broker's default, right for one broker or many.
+        futures = self._admin.create_topics(
+            [NewTopic(name, self._partitions, -1) for name in missing],
+            operation_timeout=timeout,
+            request_timeout=timeout,
+        )
+        for name, future in futures.items():
+            try:
+                future.result(timeout=timeout)
+                log.info("topic created", extra={"topic": name})
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
+            self._known.add(name)
