@@ -1,0 +1,3 @@
+from heliostat.cli import main
+
+main()

@@ -1,0 +1,90 @@
+"""Render the neutral model with a profile's templates into a target's manifests.
+
+A profile's template emits a YAML stream, one document per target object (a whole
+Compose file, a Kubernetes object, a Marathon group). Parsing it back here proves the
+template produced well-formed YAML and lets us write canonical, deterministic files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from heliostat.catalog import load_profile
+from heliostat.model import SECRETS_DIR, CatalogError, PlatformModel
+from heliostat.templating import TemplateFailure, make_environment, render_file
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """One target object and the file it is written to."""
+
+    kind: str
+    name: str
+    body: dict[str, Any]
+    filename: str
+
+    def text(self) -> str:
+        if self.filename.endswith(".json"):
+            return json.dumps(self.body, indent=2, ensure_ascii=False) + "\n"
+        return yaml.safe_dump(self.body, sort_keys=False, default_flow_style=False,
+                              allow_unicode=True, width=100)
+
+
+def render_manifests(model: PlatformModel) -> list[Manifest]:
+    profile = load_profile(model.profile)
+    env = make_environment(profile.directory)
+    context = {
+        "model": model,
+        "platform": {"name": model.name, "version": model.version, **model.settings},
+        "values": model.values,
+        "services": model.services,
+        "routes": model.routes,
+        "secrets": model.secrets,
+        "secrets_dir": SECRETS_DIR,
+        "waves": model.waves(),
+    }
+    template = profile.settings["template"]
+    try:
+        text = render_file(env, template, context)
+    except TemplateFailure as exc:
+        raise CatalogError(f"profiles/{profile.name}/{exc}") from None
+    try:
+        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"profiles/{profile.name}/{template} produced invalid YAML: {exc}"
+                           ) from None
+    pattern = profile.settings["output"]["file"]
+    manifests = []
+    for body in documents:
+        kind = body.get("kind", profile.name)
+        name = body.get("metadata", {}).get("name") or model.name
+        filename = pattern.format(kind=kind.lower(), name=name)
+        manifests.append(Manifest(kind, name, body, filename))
+    filenames = [m.filename for m in manifests]
+    if len(set(filenames)) != len(filenames):
+        raise CatalogError(f"profiles/{profile.name}: two objects would be written to one file")
+    return manifests
+
+
+def write_manifests(manifests: list[Manifest], directory: Path) -> list[Path]:
+    """Write each manifest atomically; remove stale files a previous render left behind."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for manifest in manifests:
+        path = directory / manifest.filename
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(manifest.text(), encoding="utf-8")
+        os.replace(temporary, path)
+        written.append(path)
+    marker = directory / ".heliostat-render"
+    previous = marker.read_text().split() if marker.exists() else []
+    for stale in set(previous) - {m.filename for m in manifests}:
+        (directory / stale).unlink(missing_ok=True)
+    marker.write_text("".join(f"{m.filename}\n" for m in manifests))
+    return written

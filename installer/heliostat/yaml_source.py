@@ -1,0 +1,105 @@
+"""Load YAML while remembering where every value came from.
+
+PyYAML silently keeps the last of two equal keys and forgets line numbers once it has
+built Python objects; a config tool needs both, so we walk the composed node tree
+ourselves and record the line of every key path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from heliostat.problems import InvalidInput
+
+KeyPath = tuple[str | int, ...]
+
+
+@dataclass
+class YamlDocument:
+    data: Any
+    file: str
+    lines: dict[KeyPath, int] = field(default_factory=dict)
+
+    def line_of(self, path: KeyPath) -> int | None:
+        """The line of `path`, or of its nearest ancestor that the file spells out."""
+        for end in range(len(path), -1, -1):
+            line = self.lines.get(tuple(path[:end]))
+            if line is not None:
+                return line
+        return None
+
+
+def format_path(path: KeyPath) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def load_yaml_file(path: Path, display_name: str | None = None) -> YamlDocument:
+    name = display_name or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInput.single(name, "no such file") from None
+    except IsADirectoryError:
+        raise InvalidInput.single(name, "is a directory, not a YAML file") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInput.single(name, f"is not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise InvalidInput.single(name, f"cannot be read: {exc.strerror}") from None
+    return load_yaml_text(text, name)
+
+
+def load_yaml_text(text: str, name: str) -> YamlDocument:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise InvalidInput.single(name, "is empty: expected a YAML mapping")
+        document = YamlDocument(data=None, file=name)
+        document.data = _construct(loader, node, (), document)
+        return document
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise InvalidInput.single(name, f"not valid YAML: {problem}", line=line) from None
+    except yaml.YAMLError as exc:
+        raise InvalidInput.single(name, f"not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+
+
+def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath, doc: YamlDocument) -> Any:
+    doc.lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)  # resolves `<<` merge keys
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, str):
+                raise InvalidInput.single(
+                    doc.file, f"keys must be strings, not {_type_name(key)} {key!r}",
+                    line=line, path=format_path(path))
+            if key in result:
+                first = doc.lines[(*path, key)]
+                raise InvalidInput.single(
+                    doc.file, f"duplicate key (first defined on line {first})",
+                    line=line, path=format_path((*path, key)))
+            doc.lines[(*path, key)] = line
+            result[key] = _construct(loader, value_node, (*path, key), doc)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(loader, item, (*path, i), doc) for i, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "boolean", int: "integer", float: "number", type(None): "null"}.get(
+        type(value), type(value).__name__)
