@@ -30,8 +30,9 @@ class PlatformConfig:
         return self.values["profile"]
 
     def enabled_modules(self) -> list[str]:
-        return [name for name, section in self.values["modules"].items()
-                if section.get("enabled", True)]
+        """Enabled modules, in catalog order."""
+        modules = self.values["modules"]
+        return [m.name for m in load_modules() if modules[m.name].get("enabled", True)]
 
     def with_profile(self, profile: str) -> PlatformConfig:
         return PlatformConfig({**self.values, "profile": profile}, self.document)

@@ -128,8 +128,10 @@ def build_model(config: PlatformConfig) -> PlatformModel:
     for module in modules:
         module_context = {**context, "config": values["modules"][module.name]}
         for name, spec in module.services.items():
-            evaluated = _evaluate(module, name, spec, module_context)
-            if evaluated.pop("when", True):
+            # `when` first: the rest may only make sense when it holds.
+            if _evaluate(module, name, spec.get("when", True), module_context, ("when",)):
+                evaluated = _evaluate(module, name, spec, module_context)
+                evaluated.pop("when", None)
                 specs.append((module, name, evaluated))
     services = [_service(module, name, spec, values, stores) for module, name, spec in specs]
     _check_dependencies(services)
@@ -177,19 +179,24 @@ def _peers_namer(profile: Profile, host: Any) -> Any:
     return peers
 
 
-def _evaluate(module: Module, name: str, spec: Any, context: dict[str, Any]) -> dict[str, Any]:
-    where = f"{module.source.file}:{module.source.line_of(('services', name))}"
+def _evaluate(module: Module, name: str, spec: Any, context: dict[str, Any],
+              part: tuple[str, ...] = ()) -> Any:
+    """`spec` (or the `part` of it named) evaluated, and checked against the service schema."""
+    from jsonschema import Draft202012Validator
+
+    where = f"{module.source.file}:{module.source.line_of(('services', name, *part))}"
     try:
         evaluated = evaluate_values(spec, make_environment(), context)
     except TemplateFailure as exc:
         raise CatalogError(f"{where}: services.{name}: {exc}") from None
-    from jsonschema import Draft202012Validator
-
-    errors = sorted(Draft202012Validator(_service_schema()).iter_errors(evaluated),
+    schema = _service_schema()
+    for key in part:
+        schema = schema["properties"][key]
+    errors = sorted(Draft202012Validator(schema).iter_errors(evaluated),
                     key=lambda e: list(e.absolute_path))
     if errors:
         error = errors[0]
-        path = ("services", name, *error.absolute_path)
+        path = ("services", name, *part, *error.absolute_path)
         raise CatalogError(f"{module.source.file}:{module.source.line_of(path)}: "
                            f"{format_path(path)}: {error.message}")
     return evaluated
@@ -201,7 +208,7 @@ def _service(module: Module, name: str, spec: dict[str, Any], values: dict[str, 
     # Every optional key present (as None) so that profile templates need no guards.
     for probe in ("health", "ready"):
         if probe in spec:
-            spec[probe] = {"http": None, "tcp": False, "exec": None,
+            spec[probe] = {"http": None, "tcp": False, "exec": None, "port": None,
                            **apply_defaults(spec[probe], _service_schema()["$defs"]["probe"])}
     spec["ports"] = [{"route": None, **port} for port in spec.get("ports", [])]
     external = {s for s in STORES if not stores[s]["internal"]}

@@ -48,6 +48,7 @@ def render_manifests(model: PlatformModel) -> list[Manifest]:
         "secrets": model.secrets,
         "secrets_dir": SECRETS_DIR,
         "waves": model.waves(),
+        "profile": profile.settings,
     }
     template = profile.settings["template"]
     try:
@@ -59,12 +60,16 @@ def render_manifests(model: PlatformModel) -> list[Manifest]:
     except yaml.YAMLError as exc:
         raise CatalogError(f"profiles/{profile.name}/{template} produced invalid YAML: {exc}"
                            ) from None
-    pattern = profile.settings["output"]["file"]
+    output = profile.settings["output"]
     manifests = []
-    for body in documents:
-        kind = body.get("kind", profile.name)
-        name = body.get("metadata", {}).get("name") or model.name
-        filename = pattern.format(kind=kind.lower(), name=name)
+    for document in documents:
+        if output.get("envelope"):  # {kind, name, body}: the body is the target's object
+            kind, name, body = document["kind"], document["name"], document["body"]
+        else:
+            body = document
+            kind = body.get("kind", profile.name)
+            name = body.get("metadata", {}).get("name") or model.name
+        filename = output["file"].format(kind=kind.lower(), name=name)
         manifests.append(Manifest(kind, name, body, filename))
     filenames = [m.filename for m in manifests]
     if len(set(filenames)) != len(filenames):

@@ -64,7 +64,12 @@ def validate(document: YamlDocument) -> list[Problem]:
         if error.context:  # anyOf/oneOf: report the branch that came closest
             error = best_match([error]) or error
         path = tuple(error.absolute_path)
-        message = _message(error, document.data)
+        if error.schema is False and list(error.schema_path)[-1:] == ["properties"]:
+            # jsonschema reports a `false` property schema at the parent; find the key.
+            parent = _at(document.data, path)
+            key = next((k for k, v in parent.items() if v is error.instance), None)
+            path = path if key is None else (*path, key)
+        message = _message(error, document.data, path)
         if error.validator == "additionalProperties":
             for extra in _extra_keys(error):
                 problems.append(Problem(document.file, document.line_of((*path, extra)),
@@ -86,9 +91,9 @@ def _unknown_key(error: Any, key: str) -> str:
     return f"unknown key ({hint}expected one of: {', '.join(allowed)})" if allowed else "unknown key"
 
 
-def _message(error: Any, data: Any) -> str:
-    if error.validator is None or error.schema is False:
-        parent = _at(data, tuple(error.absolute_path)[:-1])
+def _message(error: Any, data: Any, path: tuple[Any, ...]) -> str:
+    if error.schema is False:
+        parent = _at(data, path[:-1])
         if isinstance(parent, dict):  # only the stores' mode branches forbid keys
             mode = parent.get("mode", "internal")
             other = "external" if mode == "internal" else "internal"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ def make_environment(search_path: Path | None = None) -> jinja2.Environment:
         autoescape=False,  # output is YAML/JSON/config text, never HTML
     )
     env.filters.update(json=to_json, mib=quantity_mib, compose_bytes=compose_bytes,
-                       merge=lambda a, b: {**a, **b})
+                       merge=lambda a, b: {**a, **b}, shell_join=shlex.join)
     return env
 
 

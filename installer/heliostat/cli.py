@@ -1,0 +1,152 @@
+"""The `heliostat` command line.
+
+Commands import what they need when they run, so that `heliostat --help` stays fast.
+Bad input exits 2 with `file:line: key: message` lines; a failure exits 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from heliostat import __version__
+
+PROFILES = ("compose", "kubernetes", "marathon")
+EXIT_FAILURE, EXIT_INVALID = 1, 2
+
+
+def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn heliostat's own exceptions into messages and exit codes, never tracebacks."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from heliostat.model import CatalogError
+        from heliostat.problems import InvalidInput
+
+        try:
+            return command(*args, **kwargs)
+        except InvalidInput as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            sys.exit(EXIT_INVALID)
+        except CatalogError as exc:
+            click.echo(f"error: {exc}\n(this is a bug in heliostat's module catalog or "
+                       "profiles, not in your configuration)", err=True)
+            sys.exit(EXIT_FAILURE)
+
+    return wrapper
+
+
+config_option = click.option(
+    "-f", "--file", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+    help="platform.yaml to use ('-' reads standard input). Default: the embedded default.")
+output_option = click.option(
+    "--output", "output_format", type=click.Choice(["text", "json"]), default="text",
+    show_default=True, help="Output format.")
+
+
+def _load(config_file: Path | None) -> Any:
+    from heliostat.config import config_from_document, load_config
+    from heliostat.yaml_source import load_yaml_text
+
+    if config_file is not None and str(config_file) == "-":
+        return config_from_document(load_yaml_text(sys.stdin.read(), "<stdin>"))
+    return load_config(config_file)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="heliostat")
+def cli() -> None:
+    """Install and run a self-hosted data platform from one platform.yaml."""
+
+
+@cli.command()
+@config_option
+@output_option
+@reports_errors
+def validate(config_file: Path | None, output_format: str) -> None:
+    """Check platform.yaml against its schema and the module catalog."""
+    from heliostat.model import build_model
+
+    config = _load(config_file)
+    model = build_model(config)
+    summary = {"valid": True, "file": config.document.file, "name": config.name,
+               "profile": config.profile, "modules": config.enabled_modules(),
+               "services": [s.name for s in model.services]}
+    if output_format == "json":
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        click.echo(f"{summary['file']}: valid — platform {config.name!r} on {config.profile}, "
+                   f"modules: {', '.join(summary['modules'])}; "
+                   f"{len(summary['services'])} services")
+
+
+@cli.command()
+@config_option
+@click.option("--profile", type=click.Choice(PROFILES),
+              help="Target to render for. Default: the file's `profile`.")
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="Directory to write the manifests to.")
+@output_option
+@reports_errors
+def render(config_file: Path | None, profile: str | None, output_dir: Path,
+           output_format: str) -> None:
+    """Write the target's manifests for platform.yaml, without touching the target."""
+    from heliostat.model import build_model
+    from heliostat.render import render_manifests, write_manifests
+
+    config = _load(config_file)
+    if profile:
+        config = config.with_profile(profile)
+    manifests = render_manifests(build_model(config))
+    try:
+        paths = write_manifests(manifests, output_dir)
+    except OSError as exc:
+        click.echo(f"error: cannot write to {output_dir}: {exc.strerror}", err=True)
+        sys.exit(EXIT_FAILURE)
+    if output_format == "json":
+        click.echo(json.dumps({"profile": config.profile, "files": [str(p) for p in paths]},
+                              indent=2))
+    else:
+        click.echo(f"rendered {len(paths)} file(s) for {config.profile} into {output_dir}")
+
+
+@cli.command()
+@click.option("--markdown", is_flag=True, help="Print the reference as Markdown instead.")
+def schema(markdown: bool) -> None:
+    """Print the JSON Schema of platform.yaml (all modules included)."""
+    from heliostat.schema import markdown_reference, platform_schema
+
+    click.echo(markdown_reference() if markdown else json.dumps(platform_schema(), indent=2),
+               nl=not markdown)
+
+
+@cli.command()
+@output_option
+def version(output_format: str) -> None:
+    """Print heliostat's version and what it carries."""
+    import platform
+    from importlib import metadata
+
+    components = {name: metadata.version(name)
+                  for name in ("click", "PyYAML", "jsonschema", "Jinja2", "paramiko",
+                               "cryptography")}
+    info = {"heliostat": __version__,
+            "python": f"{platform.python_implementation()} {platform.python_version()}",
+            "components": components}
+    if output_format == "json":
+        click.echo(json.dumps(info, indent=2))
+    else:
+        click.echo(f"heliostat {__version__} (Python {info['python']})")
+        for name, value in components.items():
+            click.echo(f"  {name} {value}")
+
+
+def main() -> None:
+    cli(prog_name="heliostat")
