@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.infra.fixtures"]
 TESTS = Path(__file__).parent
 MARKER_BY_FOLDER = {"unit": "unit", "integration": "integration", "e2e": "e2e", "testbed": "testbed"}
 
