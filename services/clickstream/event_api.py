@@ -1,0 +1,273 @@
+"""The Event API: Segment-compatible HTTP endpoints that make events durable in Kafka.
+
+Run with ``gunicorn -c python:clickstream.gunicorn_conf "clickstream.event_api:create_app()"``.
+A request is answered 200 only after Kafka acknowledged every event in it; a batch is
+accepted whole or refused whole, so the client can always retry it as it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import threading
+import time
+import zlib
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from clickstream import limits, metrics
+from clickstream.config import Settings
+from clickstream.events import InvalidEvent, partition_key, prepare_event
+from clickstream.openapi import build_spec
+from clickstream.producer import DurableProducer, NotDurable
+from clickstream.rate_limit import RateLimiter, retry_after_header
+from clickstream.topics import TopicCreator, raw_topic
+from clickstream.write_keys import KeyStoreUnavailable, WriteKeyCache
+
+log = logging.getLogger(__name__)
+
+SINGLE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
+# How long a refused client should wait before retrying when Kafka is unavailable.
+UNAVAILABLE_RETRY_AFTER = "5"
+
+
+class Refused(Exception):
+    """Ends a request with an error status; ``reason`` labels the rejection metric."""
+
+    def __init__(self, status: int, reason: str, message: str,
+                 errors: list[dict[str, Any]] | None = None,
+                 retry_after: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.errors = errors
+        self.retry_after = retry_after
+
+
+def _json_response(body: dict[str, Any], status: int = 200,
+                   headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body), status, headers, mimetype="application/json")
+
+
+def _read_body(max_bytes: int) -> bytes:
+    """The request body, gunzipped when sent so, refused when over ``max_bytes``."""
+    length = request.content_length
+    if length is not None and length > max_bytes:
+        raise Refused(413, "too_large", f"request body over {max_bytes} bytes")
+    raw = request.stream.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise Refused(413, "too_large", f"request body over {max_bytes} bytes")
+    if request.headers.get("Content-Encoding", "").lower() != "gzip":
+        return raw
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        body = inflater.decompress(raw, max_bytes + 1)
+    except zlib.error:
+        raise Refused(400, "invalid_gzip", "body is not valid gzip") from None
+    if len(body) > max_bytes or inflater.unconsumed_tail:
+        raise Refused(413, "too_large", f"decompressed body over {max_bytes} bytes")
+    if not inflater.eof:
+        raise Refused(400, "invalid_gzip", "gzip body is truncated")
+    return body
+
+
+def _basic_auth_key() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        return None
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return decoded.partition(":")[0] or None
+
+
+def _client_ip() -> str | None:
+    # The Event API sits behind the platform's load balancer; its first hop is the client.
+    forwarded = request.headers.get("X-Forwarded-For")
+    if forwarded:
+        return forwarded.split(",", 1)[0].strip() or request.remote_addr
+    return request.remote_addr
+
+
+class Ingest:
+    """What every request needs: key lookups, rate limits, the producer, the topic."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.topic = raw_topic(settings.topic_prefix)
+        self.keys = WriteKeyCache(settings.postgres_dsn)
+        self.limiter = RateLimiter()
+        self.producer = DurableProducer(settings.kafka_bootstrap)
+        self._topics = TopicCreator(settings.kafka_bootstrap, settings.topic_partitions)
+        self._ready_until = 0.0
+        threading.Thread(target=self._ensure_topic, name="ensure-topic", daemon=True).start()
+
+    def _ensure_topic(self) -> None:
+        while True:
+            try:
+                self._topics.ensure([self.topic])
+                return
+            except Exception as exc:  # Kafka may not be up yet; /ready reports it
+                log.warning("cannot create the raw topic yet", extra={"error": str(exc)})
+                time.sleep(5)
+
+    def ready(self) -> bool:
+        now = time.monotonic()
+        if now < self._ready_until:
+            return True
+        if self.producer.reachable(self.topic):
+            self._ready_until = now + 1.0
+            return True
+        return False
+
+    def handle(self, event_type: str | None, batch: bool, correct_skew: bool = True) -> Response:
+        body = _read_body(limits.BATCH_BYTES if batch else limits.EVENT_BYTES)
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise Refused(400, "invalid_json", f"body is not valid JSON: {exc}") from None
+        if not isinstance(payload, dict):
+            raise Refused(400, "invalid_json", "body must be a JSON object")
+
+        key = _basic_auth_key() or payload.get("writeKey")
+        if not isinstance(key, str) or not key:
+            raise Refused(401, "no_write_key",
+                          "write key missing: send it as the HTTP Basic user or `writeKey`")
+        try:
+            app = self.keys.lookup(key)
+        except KeyStoreUnavailable:
+            raise Refused(503, "unavailable", "cannot check the write key now",
+                          retry_after=UNAVAILABLE_RETRY_AFTER) from None
+        if app is None:
+            raise Refused(401, "unknown_write_key", "unknown write key")
+
+        if batch:
+            events = payload.get("batch")
+            if not isinstance(events, list):
+                raise Refused(400, "invalid_event", "`batch` must be an array of events")
+            if len(events) > limits.BATCH_EVENTS:
+                raise Refused(413, "too_many_events",
+                              f"batch has {len(events)} events; the limit is "
+                              f"{limits.BATCH_EVENTS}")
+            if not events:
+                raise Refused(400, "invalid_event", "`batch` is empty")
+            _apply_batch_defaults(payload, events)
+            sent_at = payload.get("sentAt")
+        else:
+            events, sent_at = [payload], None
+
+        wait = self.limiter.acquire(app.id, app.rate_limit, len(events))
+        if wait:
+            raise Refused(429, "rate_limited", "rate limit exceeded",
+                          retry_after=retry_after_header(wait))
+
+        metrics.RECEIVED.inc(len(events))
+        messages = self._prepare(events, event_type, sent_at, correct_skew)
+        try:
+            self.producer.produce_all(self.topic, messages,
+                                      headers=[("app_id", str(app.id).encode())])
+        except NotDurable as exc:
+            log.warning("events not made durable", extra={"error": str(exc),
+                                                          "events": len(messages)})
+            raise Refused(503, "unavailable", "events could not be stored; retry later",
+                          retry_after=UNAVAILABLE_RETRY_AFTER) from None
+        metrics.PRODUCED.inc(len(messages))
+        return _json_response({"success": True})
+
+    def _prepare(self, events: list[Any], event_type: str | None, sent_at: Any,
+                 correct_skew: bool) -> list[tuple[bytes, bytes]]:
+        received_at = datetime.now(timezone.utc)
+        ip = _client_ip()
+        messages, errors, too_large = [], [], []
+        for index, event in enumerate(events):
+            try:
+                prepared = prepare_event(event, event_type, received_at, ip, sent_at,
+                                         correct_skew)
+            except InvalidEvent as exc:
+                errors.append({"index": index, "error": str(exc)})
+                continue
+            value = json.dumps(prepared, separators=(",", ":"), ensure_ascii=False).encode()
+            if len(value) > limits.EVENT_BYTES:
+                too_large.append({"index": index,
+                                  "error": f"event is {len(value)} bytes; the limit is "
+                                           f"{limits.EVENT_BYTES}"})
+                continue
+            messages.append((partition_key(prepared), value))
+        if errors:
+            message = errors[0]["error"] if len(events) == 1 else "invalid events in batch"
+            raise Refused(400, "invalid_event", message, errors=errors)
+        if too_large:
+            raise Refused(413, "too_large", "event too large", errors=too_large)
+        return messages
+
+
+def _apply_batch_defaults(payload: dict[str, Any], events: list[Any]) -> None:
+    """Batch-level ``context`` and ``integrations`` apply to events that lack them."""
+    for name in ("context", "integrations"):
+        shared = payload.get(name)
+        if not isinstance(shared, dict):
+            continue
+        for event in events:
+            if isinstance(event, dict) and isinstance(event.get(name, {}), dict):
+                event[name] = {**shared, **(event.get(name) or {})}
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    ingest = Ingest(settings)
+    app.extensions["clickstream.ingest"] = ingest
+    spec = json.dumps(build_spec())
+
+    def endpoint(event_type: str | None, batch: bool, correct_skew: bool = True):
+        def view() -> Response:
+            return ingest.handle(event_type, batch, correct_skew)
+        return view
+
+    for name in SINGLE_TYPES:
+        app.add_url_rule(f"/v1/{name}", f"v1_{name}", endpoint(name, False), methods=["POST"])
+    app.add_url_rule("/v1/batch", "v1_batch", endpoint(None, True), methods=["POST"])
+    app.add_url_rule("/v1/import", "v1_import", endpoint(None, True, correct_skew=False),
+                     methods=["POST"])
+
+    @app.errorhandler(Refused)
+    def refused(exc: Refused) -> Response:
+        metrics.REJECTED.labels(exc.reason).inc()
+        body: dict[str, Any] = {"success": False, "error": exc.message}
+        if exc.errors:
+            body["errors"] = exc.errors[:100]
+        headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
+        return _json_response(body, exc.status, headers)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        return _json_response({"success": False, "error": exc.description or exc.name},
+                              exc.code or 500)
+
+    @app.get("/health")
+    def health() -> Response:
+        return _json_response({"status": "ok"})
+
+    @app.get("/ready")
+    def ready() -> Response:
+        if ingest.ready():
+            return _json_response({"status": "ready"})
+        return _json_response({"status": "kafka unreachable"}, 503)
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        return Response(spec, mimetype="application/json")
+
+    @app.get("/metrics")
+    def metrics_view() -> Response:
+        body, content_type = metrics.render_metrics()
+        return Response(body, content_type=content_type)
+
+    return app

@@ -1,0 +1,164 @@
+"""Validation and enrichment of Segment-spec events.
+
+The Event API calls :func:`prepare_event` for every event it accepts. It checks what
+the spec requires, drops the write key, and adds what the server knows: ``messageId``
+when missing, ``receivedAt``, ``context.ip``, and a ``timestamp`` corrected for the
+client's clock skew.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+TYPES = ("track", "identify", "page", "screen", "group", "alias")
+_OBJECT_FIELDS = ("context", "integrations", "properties", "traits")
+_TIME_FIELDS = ("timestamp", "sentAt", "originalTimestamp")
+_ID_LIMIT = 512
+
+
+class InvalidEvent(ValueError):
+    """The event breaks the spec; the message says how, for the client."""
+
+
+def parse_time(value: Any, name: str) -> datetime:
+    if not isinstance(value, str):
+        raise InvalidEvent(f"{name} must be an ISO-8601 string, not {type(value).__name__}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidEvent(f"{name} is not an ISO-8601 time: {value[:40]!r}") from None
+    if parsed.tzinfo is None:
+        # A time without offset is taken as UTC, as Segment's libraries send it.
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z"
+    )
+
+
+def _identifier(event: dict[str, Any], name: str) -> str | None:
+    value = event.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidEvent(f"{name} must be a string, not {type(value).__name__}")
+    value = str(value)
+    if not value or len(value) > _ID_LIMIT:
+        raise InvalidEvent(f"{name} must have 1 to {_ID_LIMIT} characters")
+    event[name] = value
+    return value
+
+
+def validate(event: Any, event_type: str | None = None) -> dict[str, Any]:
+    """Check one event in place and return it; raise :class:`InvalidEvent`.
+
+    ``event_type`` is the type the endpoint implies (``/v1/track``); batch items
+    carry their own ``type``.
+    """
+    if not isinstance(event, dict):
+        raise InvalidEvent(f"an event must be a JSON object, not {type(event).__name__}")
+    declared = event.get("type")
+    if event_type is None:
+        if declared not in TYPES:
+            raise InvalidEvent(f"type must be one of {', '.join(TYPES)}, not {declared!r}")
+        event_type = declared
+    elif declared is not None and declared != event_type:
+        raise InvalidEvent(f"type {declared!r} does not match the endpoint /v1/{event_type}")
+    event["type"] = event_type
+
+    user_id = _identifier(event, "userId")
+    anonymous_id = _identifier(event, "anonymousId")
+    if user_id is None and anonymous_id is None:
+        raise InvalidEvent("userId or anonymousId is required")
+    message_id = event.get("messageId")
+    if message_id is not None and (not isinstance(message_id, str) or not message_id
+                                   or len(message_id) > _ID_LIMIT):
+        raise InvalidEvent(f"messageId must be a string of 1 to {_ID_LIMIT} characters")
+    for name in _OBJECT_FIELDS:
+        if name in event and event[name] is not None and not isinstance(event[name], dict):
+            raise InvalidEvent(f"{name} must be an object, not {type(event[name]).__name__}")
+
+    _check_type_fields(event, event_type, user_id)
+    return event
+
+
+def _check_type_fields(event: dict[str, Any], event_type: str, user_id: str | None) -> None:
+    if event_type == "track":
+        name = event.get("event")
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidEvent("track needs an event name (a non-empty string in `event`)")
+    elif event_type in ("page", "screen"):
+        if not isinstance(event.get("name", ""), str | None):
+            raise InvalidEvent("name must be a string")
+    elif event_type == "group":
+        if _identifier(event, "groupId") is None:
+            raise InvalidEvent("group needs a groupId")
+    elif event_type == "alias":
+        if user_id is None:
+            raise InvalidEvent("alias needs userId")
+        if _identifier(event, "previousId") is None:
+            raise InvalidEvent("alias needs previousId")
+
+
+def prepare_event(
+    event: Any,
+    event_type: str | None,
+    received_at: datetime,
+    ip: str | None,
+    batch_sent_at: Any = None,
+    correct_skew: bool = True,
+) -> dict[str, Any]:
+    """Validate and enrich one event for the raw topic."""
+    event = validate(event, event_type)
+    event.pop("writeKey", None)
+    for name in _TIME_FIELDS:
+        if event.get(name) is not None:
+            parse_time(event[name], name)
+
+    if not event.get("messageId"):
+        event["messageId"] = str(uuid.uuid4())
+    client_timestamp = event.get("timestamp")
+    if client_timestamp is not None and event.get("originalTimestamp") is None:
+        # Keep what the client said before the skew correction, as Segment does.
+        event["originalTimestamp"] = client_timestamp
+    event["receivedAt"] = format_time(received_at)
+    event["timestamp"] = format_time(
+        corrected_timestamp(
+            received_at, client_timestamp, event.get("sentAt", batch_sent_at), correct_skew
+        )
+    )
+
+    context = event.get("context")
+    if context is None:
+        context = event["context"] = {}
+    if ip and "ip" not in context:
+        context["ip"] = ip
+    return event
+
+
+def corrected_timestamp(
+    received_at: datetime, timestamp: Any, sent_at: Any, correct_skew: bool = True
+) -> datetime:
+    """``receivedAt - (sentAt - timestamp)``: the client's time on the server's clock.
+
+    Without ``timestamp`` the event happened when it was received; without
+    ``sentAt`` (or when correction is off, as for imports) the client's timestamp is
+    taken as it is.
+    """
+    if timestamp is None:
+        return received_at
+    client_time = parse_time(timestamp, "timestamp")
+    if not correct_skew or sent_at is None:
+        return client_time
+    offset: timedelta = parse_time(sent_at, "sentAt") - client_time
+    return received_at - offset
+
+
+def partition_key(event: dict[str, Any]) -> bytes:
+    """Kafka key that keeps one user's events in one partition, hence in order."""
+    return (event.get("userId") or event["anonymousId"]).encode()

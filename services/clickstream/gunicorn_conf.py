@@ -1,0 +1,51 @@
+"""gunicorn settings for the Event API (``-c python:clickstream.gunicorn_conf``).
+
+Threaded workers: a request mostly waits for Kafka's acknowledgement, and the threads
+of one process share one producer, so their events travel in the same batches.
+"""
+
+import os
+import shutil
+import tempfile
+
+from clickstream.jsonlog import JsonFormatter  # noqa: F401  (named in logconfig_dict)
+
+bind = os.environ.get("EVENT_API_BIND", "0.0.0.0:8080")
+workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 2))
+worker_class = "gthread"
+threads = int(os.environ.get("EVENT_API_THREADS", "32"))
+keepalive = 30
+timeout = 30
+graceful_timeout = 20
+accesslog = None  # one log line per event request would cost more than the request
+
+# Metrics from all workers are aggregated through files in this directory; it must
+# be set before prometheus_client is first imported (by the app, in each worker).
+_metrics_dir = os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="clickstream-metrics-")
+)
+
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "clickstream.jsonlog.JsonFormatter"}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json",
+                            "stream": "ext://sys.stdout"}},
+    "root": {"level": os.environ.get("LOG_LEVEL", "INFO").upper(), "handlers": ["stdout"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
+        "gunicorn.access": {"level": "WARNING", "handlers": ["stdout"], "propagate": False},
+    },
+}
+
+
+def on_starting(server) -> None:
+    # Files left by a previous run would add stale counts.
+    shutil.rmtree(_metrics_dir, ignore_errors=True)
+    os.makedirs(_metrics_dir, exist_ok=True)
+
+
+def child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

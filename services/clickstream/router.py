@@ -1,0 +1,238 @@
+"""The Event Router: raw topic -> one topic per destination, exactly once.
+
+Each poll's worth of events is routed inside one Kafka transaction that also commits
+the consumed offsets (consume-transform-produce). If the router dies mid-batch the
+transaction is aborted, read_committed consumers never see its output, and the
+events are routed again from the committed offsets: each event lands in each
+destination topic exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+from collections import Counter
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+
+from clickstream import metrics
+from clickstream.catalog import DestinationCatalog
+from clickstream.config import Settings
+from clickstream.kafka_clients import client_config, stop_event
+from clickstream.recent_events import RecentEvents
+from clickstream.routing import select_destinations
+from clickstream.topics import TopicCreator, destination_topic, invalid_topic, raw_topic
+
+log = logging.getLogger(__name__)
+
+BATCH_MESSAGES = 5000
+POLL_SECONDS = 0.05
+TRANSACTION_TIMEOUT_MS = 15000
+
+
+class Router:
+    def __init__(self, settings: Settings, router_id: str | None = None) -> None:
+        self.settings = settings
+        prefix = settings.topic_prefix
+        self.raw = raw_topic(prefix)
+        self.invalid = invalid_topic(prefix)
+        # A stable id per replica: after a crash, the restarted router fences its
+        # predecessor's open transaction at once instead of waiting for it to time out,
+        # and static group membership hands it the same partitions without a rebalance.
+        self.router_id = (router_id or os.environ.get("CLICKSTREAM_ROUTER_ID")
+                          or socket.gethostname())
+        self.catalog = DestinationCatalog(settings.postgres_dsn)
+        self.topics = TopicCreator(settings.kafka_bootstrap, settings.topic_partitions)
+        self.recent = RecentEvents(settings.redis_url, prefix)
+        self.consumer = Consumer(client_config(
+            settings,
+            **{
+                "group.id": f"{prefix}.router",
+                "group.instance.id": self.router_id,
+                "session.timeout.ms": 10000,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                "fetch.min.bytes": 1,
+                "queued.min.messages": 20000,
+            },
+        ))
+        self.producer = Producer(client_config(
+            settings,
+            **{
+                "transactional.id": f"{prefix}.router.{self.router_id}",
+                "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
+                "partitioner": "murmur2_random",
+                "linger.ms": 5,
+                "compression.type": "lz4",
+            },
+        ))
+        self.last_progress = time.monotonic()
+        self._lag_checked = 0.0
+
+    def start(self) -> None:
+        self.topics.ensure([self.raw, self.invalid])
+        self.producer.init_transactions(30)
+        self.consumer.subscribe([self.raw])
+
+    def healthy(self) -> bool:
+        return time.monotonic() - self.last_progress < 60
+
+    def run(self, stopping: Any) -> None:
+        self.start()
+        log.info("router started", extra={"router_id": self.router_id})
+        try:
+            while not stopping.is_set():
+                messages = self.consumer.consume(BATCH_MESSAGES, POLL_SECONDS)
+                self.last_progress = time.monotonic()
+                if messages:
+                    self.route_batch(messages)
+                self._report_lag()
+        finally:
+            self.consumer.close()
+            self.producer.flush(5)
+            log.info("router stopped")
+
+    def route_batch(self, messages: list[Message]) -> None:
+        started = time.perf_counter()
+        live = [m for m in messages if not _is_partition_event(m)]
+        if not live:
+            return
+        routed: Counter[int] = Counter()
+        invalid: Counter[str] = Counter()
+        recent: list[tuple[int, bytes]] = []
+        try:
+            self.producer.begin_transaction()
+            for message in live:
+                self._route_one(message, routed, invalid, recent)
+            self.producer.send_offsets_to_transaction(
+                _next_offsets(live), self.consumer.consumer_group_metadata(), 30
+            )
+            self.producer.commit_transaction(30)
+        except KafkaException as exc:
+            self._recover(exc.args[0], live)
+            return
+        for destination_id, count in routed.items():
+            metrics.ROUTED.labels(str(destination_id)).inc(count)
+        for reason, count in invalid.items():
+            metrics.INVALID.labels(reason).inc(count)
+        metrics.ROUTER_BATCHES.observe(time.perf_counter() - started)
+        if recent:
+            self.recent.add(recent)
+
+    def _route_one(self, message: Message, routed: Counter[int], invalid: Counter[str],
+                   recent: list[tuple[int, bytes]]) -> None:
+        value = message.value()
+        headers = message.headers() or []
+        app_id, reason, event = _decode(value, headers)
+        if reason is not None:
+            invalid[reason] += 1
+            self._produce(self.invalid, message.key(), value,
+                          [*headers, ("reason", reason.encode())])
+            return
+        recent.append((app_id, value))
+        for destination in select_destinations(event, self.catalog.for_app(app_id)):
+            topic = destination_topic(self.settings.topic_prefix, destination.id)
+            self.topics.ensure([topic])
+            self._produce(topic, message.key(), value, headers)
+            routed[destination.id] += 1
+
+    def _produce(self, topic: str, key: bytes | None, value: bytes,
+                 headers: list[tuple[str, bytes]]) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, value, key, headers=headers)
+                return
+            except BufferError:
+                self.producer.poll(0.05)  # local queue full: let deliveries drain
+
+    def _recover(self, error: KafkaError, messages: list[Message]) -> None:
+        """Abort and re-read the batch, or exit if the producer cannot go on."""
+        if error.fatal() or not (error.txn_requires_abort() or error.retriable()):
+            log.error("router cannot continue", extra={"error": error.str()})
+            raise KafkaException(error)
+        log.warning("routing transaction aborted; re-reading the batch",
+                    extra={"error": error.str()})
+        try:
+            self.producer.abort_transaction(30)
+        except KafkaException as exc:
+            if exc.args[0].fatal():
+                raise
+        for tp in _first_offsets(messages):
+            try:
+                self.consumer.seek(tp)
+            except KafkaException as exc:  # partition revoked meanwhile: its new owner reads it
+                log.info("not rewinding", extra={"partition": tp.partition, "error": str(exc)})
+        time.sleep(0.5)
+
+    def _report_lag(self) -> None:
+        now = time.monotonic()
+        if now - self._lag_checked < 5:
+            return
+        self._lag_checked = now
+        lag = 0
+        try:
+            for tp in self.consumer.position(self.consumer.assignment()):
+                _low, high = self.consumer.get_watermark_offsets(tp, cached=True)
+                if tp.offset >= 0 and high >= 0:
+                    lag += max(0, high - tp.offset)
+        except KafkaException:
+            return
+        metrics.CONSUMER_LAG.labels("router").set(lag)
+
+
+def _is_partition_event(message: Message) -> bool:
+    error = message.error()
+    if error is None:
+        return False
+    if error.code() != KafkaError._PARTITION_EOF:
+        log.warning("consumer error", extra={"error": error.str()})
+    return True
+
+
+def _decode(value: bytes | None,
+            headers: list[tuple[str, bytes]]) -> tuple[int, str | None, dict[str, Any]]:
+    """``(app id, reason it cannot be routed or None, event)``."""
+    app_header = next((v for k, v in headers if k == "app_id"), None)
+    if app_header is None:
+        return 0, "missing app_id header", {}
+    try:
+        app_id = int(app_header)
+    except ValueError:
+        return 0, "bad app_id header", {}
+    if not value:
+        return app_id, "empty message", {}
+    try:
+        event = json.loads(value)
+    except ValueError:
+        return app_id, "not JSON", {}
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        return app_id, "not an event object", {}
+    return app_id, None, event
+
+
+def _next_offsets(messages: list[Message]) -> list[TopicPartition]:
+    highest: dict[tuple[str, int], int] = {}
+    for m in messages:
+        key = (m.topic(), m.partition())
+        highest[key] = max(highest.get(key, -1), m.offset())
+    return [TopicPartition(t, p, o + 1) for (t, p), o in highest.items()]
+
+
+def _first_offsets(messages: list[Message]) -> list[TopicPartition]:
+    lowest: dict[tuple[str, int], int] = {}
+    for m in messages:
+        key = (m.topic(), m.partition())
+        lowest[key] = min(lowest.get(key, m.offset()), m.offset())
+    return [TopicPartition(t, p, o) for (t, p), o in lowest.items()]
+
+
+def run_router(settings: Settings) -> None:
+    stopping = stop_event()
+    router = Router(settings)
+    metrics.serve_metrics(settings.metrics_port, router.healthy)
+    router.run(stopping)

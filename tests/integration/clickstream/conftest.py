@@ -1,0 +1,47 @@
+"""Fixtures for the clickstream integration tests, on the test bed's real Kafka,
+Postgres and Redis (``kafka``, ``pg_database``, ``redis_url``, ``kafka_topic_prefix``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from clickstream.migrate import migrate
+
+from tests.integration.clickstream.pipeline import Pipeline
+from tests.integration.clickstream.receiver import Receiver
+
+if os.environ.get("CLICKSTREAM_DEV_INFRA"):
+    # Servers a developer already runs, for working on this package alone.
+    from tests.integration.clickstream.dev_infra import *  # noqa: F403
+
+
+@pytest.fixture
+def pipeline(pg_database: str, kafka, redis_url: str, kafka_topic_prefix: str,
+             tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Pipeline]:
+    migrate(pg_database)
+    prefix = kafka_topic_prefix.rstrip(".")
+    running = Pipeline(pg_database, kafka.bootstrap, redis_url, prefix, tmp_path)
+    yield running
+    running.stop_all()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        for process in running.processes:
+            print(f"--- {process.name} ---\n{process.log_tail(60)}")
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    running = Receiver()
+    yield running
+    running.stop()
