@@ -106,7 +106,7 @@ def postgres(testbed_run: RunDir) -> Iterator[PostgresServer]:
 @pytest.fixture
 def pg_database(postgres: PostgresServer) -> Iterator[str]:
     """DSN of a new, empty database for this test; dropped afterwards."""
-    if not postgres._process.running:
+    if not postgres.running:
         postgres.start()  # a previous test stopped it and did not start it again
     with postgres.fresh_database() as dsn:
         yield dsn
@@ -127,7 +127,8 @@ def redis_server(testbed_run: RunDir) -> Iterator[RedisServer]:
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> str:
     """URL of a flushed logical database for this test."""
-    redis_server.start()  # no-op when running; restores it after a test that stopped it
+    if not redis_server.running:
+        redis_server.start()  # a previous test stopped it and did not start it again
     return redis_server.flushed_database_url()
 
 

@@ -55,6 +55,10 @@ class PostgresServer:
     def dsn_for(self, database: str) -> str:
         return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/{database}"
 
+    @property
+    def running(self) -> bool:
+        return self._process.running
+
     def start(self) -> None:
         self._process.start()
         self._process.wait_until(self._answers, f"connections on 127.0.0.1:{self.port}")

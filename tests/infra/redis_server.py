@@ -36,6 +36,10 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def running(self) -> bool:
+        return self._process.running
+
     def start(self) -> None:
         self._process.start()
         self._process.wait_until(self._answers, f"PING on 127.0.0.1:{self.port}")

@@ -62,6 +62,10 @@ class Registry:
             text += NOTIFICATIONS.format(url=notify_url)
         self._config.write_text(text)
 
+    @property
+    def running(self) -> bool:
+        return self._process.running
+
     def start(self) -> None:
         self._process.start()
         self._process.wait_until(self._answers, f"GET http://{self.url}/v2/")

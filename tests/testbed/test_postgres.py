@@ -43,3 +43,15 @@ def test_stop_and_start_keep_the_data(postgres: PostgresServer, pg_database: str
     postgres.start()
     with psycopg.connect(pg_database) as conn:
         assert conn.execute("SELECT v FROM kept").fetchall() == [("before stop",)]
+
+
+def test_kill_and_start_recover_committed_data(postgres: PostgresServer, pg_database: str) -> None:
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute("CREATE TABLE kept (v text)")
+        conn.execute("INSERT INTO kept VALUES ('committed')")
+
+    postgres.kill()
+    assert not postgres.running
+    postgres.start()  # crash recovery replays the WAL
+    with psycopg.connect(pg_database) as conn:
+        assert conn.execute("SELECT v FROM kept").fetchall() == [("committed",)]

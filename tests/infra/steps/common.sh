@@ -11,7 +11,8 @@ run_step() {
   local log="$CACHE/logs/${name// /-}.log"
   STEP_NOTE="$(mktemp)"
   export STEP_NOTE
-  if ! bash "$script" >"$log" 2>&1; then
+  # 9>&-: provision.sh's lock must not be inherited by daemons a step starts (dockerd).
+  if ! bash "$script" >"$log" 2>&1 9>&-; then
     echo "testbed: $name FAILED after $(seconds_since "$start")s; last lines of $log:" >&2
     tail -n 30 "$log" | sed 's/^/  | /' >&2
     rm -f "$STEP_NOTE"

@@ -31,10 +31,15 @@ if [ "$(image_label "$SSHD_IMAGE" heliostat.recipe)" = "$recipe" ]; then
   note "image up to date (recipe $recipe)"
   exit 0
 fi
+previous="$(docker image inspect --format '{{.Id}}' "$SSHD_IMAGE" 2>/dev/null || true)"
 context="$(mktemp -d)"
 trap 'rm -rf "$context"' EXIT
 cp "$recipe_dir"/* "$context/"
 dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$context" --strip-components=3 ./usr/bin/docker
 # The classic builder needs nothing beyond the engine; BuildKit may not be installed.
-DOCKER_BUILDKIT=0 docker build --label "heliostat.recipe=$recipe" -t "$SSHD_IMAGE" "$context"
+DOCKER_BUILDKIT=0 docker build --build-arg "BASE_IMAGE=$BASE_IMAGE" --label "heliostat.recipe=$recipe" -t "$SSHD_IMAGE" "$context"
 note "built $SSHD_IMAGE (recipe $recipe)"
+# The superseded build is only dead weight; it stays if a container still uses it.
+if [ -n "$previous" ]; then
+  docker image rm "$previous" >/dev/null 2>&1 || true
+fi
