@@ -18,6 +18,8 @@ keepalive = 30
 timeout = 30
 graceful_timeout = 20
 accesslog = None  # one log line per event request would cost more than the request
+# No runtime control socket: nothing here uses it, and replicas would share its path.
+control_socket_disable = True
 
 # Metrics from all workers are aggregated through files in this directory; it must
 # be set before prometheus_client is first imported (by the app, in each worker).

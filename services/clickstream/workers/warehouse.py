@@ -1,0 +1,153 @@
+"""Warehouse destinations: events loaded into Postgres in micro-batches, with SQL
+that Redshift also runs.
+
+Each batch is one transaction: create missing tables and columns, stage the rows in
+a temporary table, and insert the ones whose ``id`` (the messageId) is not loaded
+yet. Redelivered events are therefore loaded once. ``id`` is declared PRIMARY KEY:
+Postgres enforces it, Redshift keeps it as a hint.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from clickstream.config import Settings
+from clickstream.destination_settings import InvalidSettings, WarehouseSettings, parse_settings
+from clickstream.retry import DeliveryError
+from clickstream.storage import Destination
+from clickstream.workers.sink import RoutedEvent
+from clickstream.workers.warehouse_schema import coerce, rows_for, sql_type
+
+log = logging.getLogger(__name__)
+
+# Stay well under Postgres's 65,535 bind parameters per statement.
+MAX_PARAMETERS = 30000
+
+
+class WarehouseSink:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._local = threading.local()
+        # (dsn, schema, table) -> {column: type}; shared by threads, guarded by the lock.
+        self._columns: dict[tuple[str, str, str], dict[str, str]] = {}
+        self._ddl_lock = threading.Lock()
+
+    def _settings(self, destination: Destination) -> WarehouseSettings:
+        return parse_settings("warehouse", destination.settings)
+
+    def batch_size(self, destination: Destination) -> int:
+        return self._settings(destination).batch_size
+
+    def _connection(self, dsn: str) -> psycopg.Connection:
+        connections = getattr(self._local, "connections", None)
+        if connections is None:
+            connections = self._local.connections = {}
+        conn = connections.get(dsn)
+        if conn is None or conn.closed:
+            conn = connections[dsn] = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+        return conn
+
+    def deliver(self, destination: Destination, events: list[RoutedEvent]) -> None:
+        try:
+            settings = self._settings(destination)
+        except InvalidSettings as exc:
+            raise DeliveryError(f"invalid settings: {exc}", retryable=False) from None
+        loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
+        tables: dict[str, dict[str, dict[str, Any]]] = {}  # table -> id -> row
+        for routed in events:
+            for table, row in rows_for(routed.event, loaded_at).items():
+                # First one wins within a batch, as across batches.
+                tables.setdefault(table, {}).setdefault(row["id"], row)
+        try:
+            conn = self._connection(settings.dsn)
+            # Tables and columns first, each change committed at once, so the load
+            # below holds no DDL locks and a failed load leaves the schema consistent.
+            columns = {table: self._ensure_columns(conn, settings, table, rows.values())
+                       for table, rows in tables.items()}
+            with conn.transaction():
+                for table, rows in tables.items():
+                    self._load(conn, settings, table, columns[table], list(rows.values()))
+        except psycopg.Error as exc:
+            self._forget(settings)  # a failed DDL may have left the cache ahead of the DB
+            raise DeliveryError(f"warehouse load failed: {exc}".strip()) from None
+
+    def _forget(self, settings: WarehouseSettings) -> None:
+        with self._ddl_lock:
+            for key in [k for k in self._columns if k[:2] == (settings.dsn, settings.schema)]:
+                del self._columns[key]
+
+    def _load(self, conn: psycopg.Connection, settings: WarehouseSettings, table: str,
+              columns: dict[str, str], rows: list[dict[str, Any]]) -> None:
+        target = sql.Identifier(settings.schema, table)
+        stage = sql.Identifier(f"stage_{table}"[:127])
+        conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {})").format(stage, target))
+        names = sorted({name for row in rows for name in row})
+        per_statement = max(1, MAX_PARAMETERS // len(names))
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            placeholders = sql.SQL(", ").join(
+                sql.SQL("({})").format(sql.SQL(", ").join(sql.Placeholder() * len(names)))
+                for _ in chunk)
+            values = [coerce(row.get(name), columns[name]) for row in chunk for name in names]
+            conn.execute(sql.SQL("INSERT INTO {} ({}) VALUES {}").format(
+                stage, sql.SQL(", ").join(map(sql.Identifier, names)), placeholders), values)
+        conn.execute(sql.SQL(
+            "INSERT INTO {target} SELECT s.* FROM {stage} s"
+            " WHERE NOT EXISTS (SELECT 1 FROM {target} t WHERE t.id = s.id)"
+        ).format(target=target, stage=stage))
+        conn.execute(sql.SQL("DROP TABLE {}").format(stage))
+
+    def _ensure_columns(self, conn: psycopg.Connection, settings: WarehouseSettings,
+                        table: str, rows: Iterable[dict[str, Any]]) -> dict[str, str]:
+        key = (settings.dsn, settings.schema, table)
+        with self._ddl_lock:
+            known = self._columns.get(key)
+            if known is None:
+                known = self._columns[key] = self._existing_columns(conn, settings.schema,
+                                                                    table)
+            wanted: dict[str, str] = {}
+            for row in rows:
+                for name, value in row.items():
+                    if name not in known and name not in wanted:
+                        wanted[name] = sql_type(name, value)
+            if not wanted:
+                return dict(known)
+            target = sql.Identifier(settings.schema, table)
+            if not known:
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                    sql.Identifier(settings.schema)))
+                wanted.setdefault("id", "VARCHAR(512)")
+                definitions = sql.SQL(", ").join(
+                    sql.SQL("{} {}{}").format(sql.Identifier(name), sql.SQL(kind),
+                                              sql.SQL(" PRIMARY KEY" if name == "id" else ""))
+                    for name, kind in sorted(wanted.items()))
+                conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+                    target, definitions))
+                log.info("warehouse table ready", extra={"schema": settings.schema,
+                                                         "table": table})
+                # Another worker may have created it first, with other columns.
+                known.update(self._existing_columns(conn, settings.schema, table))
+            added = sorted(name for name in wanted if name not in known)
+            for name in added:
+                # One column per statement: Redshift's ALTER TABLE takes no more.
+                conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                    target, sql.Identifier(name), sql.SQL(wanted[name])))
+            if added:
+                log.info("warehouse columns added",
+                         extra={"schema": settings.schema, "table": table, "columns": added})
+            known.clear()
+            known.update(self._existing_columns(conn, settings.schema, table))
+            return dict(known)
+
+    @staticmethod
+    def _existing_columns(conn: psycopg.Connection, schema: str, table: str) -> dict[str, str]:
+        rows = conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns"
+            " WHERE table_schema = %s AND table_name = %s", (schema, table)).fetchall()
+        return {name: kind for name, kind in rows}
