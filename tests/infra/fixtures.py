@@ -27,6 +27,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import docker
 import pytest
@@ -47,8 +48,16 @@ from tests.infra.tcp_proxy import TcpProxy
 REPOSITORY = INFRA.parent.parent
 
 
-def _fail(error: NotProvisioned) -> None:
-    pytest.fail(f"test bed: {error}", pytrace=False)
+T = TypeVar("T")
+
+
+def _provisioned(make: Callable[[], T]) -> T:
+    """`make()`, or a failed test naming the missing component (never a skip)."""
+    try:
+        return make()
+    except NotProvisioned as error:
+        message = str(error)
+    pytest.fail(f"test bed: {message}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -71,10 +80,7 @@ def testbed_run() -> Iterator[RunDir]:
 
 @pytest.fixture(scope="session")
 def docker_client(testbed_run: RunDir) -> Iterator[docker.DockerClient]:
-    try:
-        client = docker_engine.connect()
-    except NotProvisioned as error:
-        _fail(error)
+    client = _provisioned(docker_engine.connect)
     remove_owned_docker_objects(client, owner=None)
     yield client
     remove_owned_docker_objects(client, owner=testbed_run.token)
@@ -84,21 +90,14 @@ def docker_client(testbed_run: RunDir) -> Iterator[docker.DockerClient]:
 @pytest.fixture(scope="session")
 def base_image(docker_client: docker.DockerClient) -> str:
     """`heliostat/base:bookworm` (debootstrap minbase + python3), present in the engine."""
-    try:
-        return docker_engine.require_image(docker_client, "BASE_IMAGE")
-    except NotProvisioned as error:
-        _fail(error)
-        raise
+    return _provisioned(lambda: docker_engine.require_image(docker_client, "BASE_IMAGE"))
 
 
 @pytest.fixture(scope="session")
 def postgres(testbed_run: RunDir) -> Iterator[PostgresServer]:
     """`.dsn`, `.stop()`, `.start()`, `.kill()`, `.dsn_for(database)`."""
-    try:
-        server = PostgresServer(testbed_run)
-        server.start()
-    except NotProvisioned as error:
-        _fail(error)
+    server = _provisioned(lambda: PostgresServer(testbed_run))
+    _provisioned(server.start)
     yield server
     server.stop()
 
@@ -115,11 +114,8 @@ def pg_database(postgres: PostgresServer) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def redis_server(testbed_run: RunDir) -> Iterator[RedisServer]:
     """`.url`, `.stop()`, `.start()`, `.kill()`."""
-    try:
-        server = RedisServer(testbed_run)
-        server.start()
-    except NotProvisioned as error:
-        _fail(error)
+    server = _provisioned(lambda: RedisServer(testbed_run))
+    _provisioned(server.start)
     yield server
     server.stop()
 
@@ -135,11 +131,8 @@ def redis_url(redis_server: RedisServer) -> str:
 @pytest.fixture(scope="session")
 def kafka(testbed_run: RunDir) -> Iterator[KafkaBroker]:
     """`.bootstrap`, `.stop()`, `.kill()`, `.start()`, `.create_topic(name, partitions=1)`."""
-    try:
-        broker = KafkaBroker(testbed_run)
-        broker.start()
-    except NotProvisioned as error:
-        _fail(error)
+    broker = _provisioned(lambda: KafkaBroker(testbed_run))
+    _provisioned(broker.start)
     yield broker
     broker.kill()  # the data dir goes with the session, a clean shutdown buys nothing
 
@@ -156,11 +149,8 @@ def kafka_topic_prefix(kafka: KafkaBroker, request: pytest.FixtureRequest) -> st
 def _ssh_host(
     docker_client: docker.DockerClient, run: RunDir, role: str, docker_socket: bool
 ) -> Iterator[SshEndpoint]:
-    try:
-        image = docker_engine.require_image(docker_client, "SSHD_IMAGE")
-        host = SshHostContainer(docker_client, run, image, role, docker_socket)
-    except NotProvisioned as error:
-        _fail(error)
+    image = _provisioned(lambda: docker_engine.require_image(docker_client, "SSHD_IMAGE"))
+    host = _provisioned(lambda: SshHostContainer(docker_client, run, image, role, docker_socket))
     yield host.endpoint
     host.remove()
 
@@ -207,11 +197,8 @@ def ssh_proxy(
 @pytest.fixture(scope="session")
 def registry(testbed_run: RunDir) -> Iterator[Registry]:
     """`.url` ("127.0.0.1:PORT"); `with registry.with_notifications(url):` to get webhooks."""
-    try:
-        server = Registry(testbed_run)
-        server.start()
-    except NotProvisioned as error:
-        _fail(error)
+    server = _provisioned(lambda: Registry(testbed_run))
+    _provisioned(server.start)
     yield server
     server.stop()
 

@@ -52,5 +52,5 @@ def ssh_keys() -> Path:
 def require(path: Path, what: str) -> Path:
     """`path` if it exists, else a NotProvisioned error naming the component."""
     if not path.exists():
-        raise NotProvisioned(f"{what} is not provisioned ({path} is missing); {PROVISION_HINT}")
+        raise NotProvisioned(f"not provisioned: {what} ({path} is missing); {PROVISION_HINT}")
     return path

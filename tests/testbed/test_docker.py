@@ -16,7 +16,9 @@ FETCH = (
 )
 
 
-def fetch(client: docker.DockerClient, image: str, network: str, labels: dict, url: str) -> str:
+def fetch(
+    client: docker.DockerClient, image: str, network: str, labels: dict[str, str], url: str
+) -> str:
     """Runs a one-off client container fetching `url`; its output, or the error it died with."""
     container = client.containers.run(
         image, ["python3", "-c", FETCH, url], network=network, labels=labels, detach=True
