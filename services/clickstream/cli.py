@@ -61,7 +61,10 @@ def replay(settings: Settings, destination_id: int) -> None:
     """Send a destination's dead letters to it again."""
     from clickstream.replay import replay_dead_letters
 
-    count = replay_dead_letters(settings, destination_id)
+    try:
+        count = replay_dead_letters(settings, destination_id)
+    except storage.NotFound as exc:
+        _fail(str(exc))
     click.echo(f"replayed {count} dead letter(s) to destination {destination_id}")
 
 

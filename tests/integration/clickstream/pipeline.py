@@ -168,12 +168,18 @@ class Pipeline:
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed" if committed_only else "read_uncommitted",
         })
+        deadline = time.monotonic() + timeout
         try:
-            metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+            while True:  # the topic may not have been created yet
+                metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+                if metadata.error is None and metadata.partitions:
+                    break
+                if time.monotonic() > deadline:
+                    return []
+                time.sleep(0.2)
             partitions = [TopicPartition(topic, p, 0) for p in metadata.partitions]
             consumer.assign(partitions)
             messages: list[Any] = []
-            deadline = time.monotonic() + timeout
             quiet_since = time.monotonic()
             while time.monotonic() < deadline:
                 batch = consumer.consume(1000, 0.5)

@@ -30,6 +30,9 @@ class Receiver:
         self.headers: dict[str, str] = {}
         self.requests: list[Request] = []
         self.refused = 0
+        #: Answers for the next requests, ahead of ``status``: (status, headers).
+        self.script: list[tuple[int, dict[str, str]]] = []
+        self.refusals: list[float] = []
         self._changed = threading.Condition()
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
@@ -46,16 +49,18 @@ class Receiver:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status = receiver.status
                 with receiver._changed:
+                    status, headers = (receiver.script.pop(0) if receiver.script
+                                       else (receiver.status, receiver.headers))
                     if 200 <= status < 300:
                         receiver.requests.append(
                             Request(self.path, dict(self.headers), body, time.time()))
                     else:
                         receiver.refused += 1
+                        receiver.refusals.append(time.time())
                     receiver._changed.notify_all()
                 self.send_response(status)
-                for name, value in receiver.headers.items():
+                for name, value in headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
