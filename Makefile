@@ -9,7 +9,7 @@ VENV := $(CACHE)/venv-$(VENV_KEY)
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: venv zipapp test test-unit testbed lint demo docs clean
+.PHONY: venv zipapp test test-unit testbed lint demo docs golden clean
 
 venv: $(VENV)/.done
 $(VENV)/.done: pyproject.toml
@@ -25,8 +25,20 @@ zipapp: venv
 lint: venv
 	$(PY) -m ruff check .
 
+# What exists today: validate the embedded default platform and render it for every target.
+demo: zipapp
+	python3 dist/heliostat.pyz validate
+	@for profile in compose kubernetes marathon; do \
+	  python3 dist/heliostat.pyz render --profile $$profile -o dist/demo/$$profile || exit 1; \
+	done
+	@echo "demo: manifests of the default platform are in dist/demo/ (applying them to a target is not built yet)"
+
+# Regenerate what is generated from the code: the platform.yaml reference, golden renders.
 docs: venv
 	PYTHONPATH=installer $(PY) -m heliostat schema --markdown > docs/platform-yaml.md
+
+golden: venv
+	HELIOSTAT_UPDATE_GOLDEN=1 $(PYTEST) -q tests/unit/heliostat/test_render.py -k golden
 
 test-unit: venv
 	$(PYTEST) -m unit -q

@@ -4,8 +4,9 @@ The development virtualenv installs these without installing heliostat itself, s
 tests always import the checked-out source (see pytest's `pythonpath`).
 """
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]
 requirements = list(project["dependencies"])

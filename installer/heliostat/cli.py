@@ -130,13 +130,18 @@ def schema(markdown: bool) -> None:
 @cli.command()
 @output_option
 def version(output_format: str) -> None:
-    """Print heliostat's version and what it carries."""
+    """Print heliostat's version and the components it carries (each one is loaded)."""
     import platform
-    from importlib import metadata
+    from importlib import import_module, metadata
 
-    components = {name: metadata.version(name)
-                  for name in ("click", "PyYAML", "jsonschema", "Jinja2", "paramiko",
-                               "cryptography")}
+    # Importing proves the compiled ones (SSH crypto, libyaml, rpds) load on this host.
+    modules = {"click": "click", "PyYAML": "yaml", "jsonschema": "jsonschema",
+               "Jinja2": "jinja2", "paramiko": "paramiko", "cryptography": "cryptography",
+               "PyNaCl": "nacl.bindings", "bcrypt": "bcrypt", "rpds-py": "rpds"}
+    components = {}
+    for distribution, module in modules.items():
+        import_module(module)
+        components[distribution] = metadata.version(distribution)
     info = {"heliostat": __version__,
             "python": f"{platform.python_implementation()} {platform.python_version()}",
             "components": components}

@@ -32,7 +32,7 @@ class PlatformConfig:
     def enabled_modules(self) -> list[str]:
         """Enabled modules, in catalog order."""
         modules = self.values["modules"]
-        return [m.name for m in load_modules() if modules[m.name].get("enabled", True)]
+        return [m.name for m in load_modules() if modules.get(m.name, {}).get("enabled", True)]
 
     def with_profile(self, profile: str) -> PlatformConfig:
         return PlatformConfig({**self.values, "profile": profile}, self.document)
@@ -71,9 +71,8 @@ def _module_requirements(config: PlatformConfig) -> list[Problem]:
             if required not in enabled:
                 path = ("modules", required, "enabled")
                 problems.append(Problem(
-                    config.document.file, config.document.line_of(("modules", module.name)),
-                    format_path(("modules", module.name)),
-                    f"needs module {required!r}, which is disabled: set {format_path(path)}: true"
+                    config.document.file, config.document.line_of(path), format_path(path),
+                    f"false, but module {module.name!r} needs {required!r}: enable {required}"
                     f" or disable {module.name}"))
     return problems
 

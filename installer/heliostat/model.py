@@ -107,6 +107,16 @@ def _service_schema() -> dict[str, Any]:
     return load_yaml_file(SERVICE_SCHEMA, "service.schema.yaml").data
 
 
+@cache
+def _service_validator(part: tuple[str, ...]) -> Any:
+    from jsonschema import Draft202012Validator
+
+    schema = _service_schema()
+    for key in part:
+        schema = schema["properties"][key]
+    return Draft202012Validator(schema)
+
+
 def build_model(config: PlatformConfig) -> PlatformModel:
     values = config.values
     profile = load_profile(config.profile)
@@ -126,7 +136,7 @@ def build_model(config: PlatformConfig) -> PlatformModel:
     }
     specs: list[tuple[Module, str, dict[str, Any]]] = []
     for module in modules:
-        module_context = {**context, "config": values["modules"][module.name]}
+        module_context = {**context, "config": values["modules"].get(module.name, {})}
         for name, spec in module.services.items():
             # `when` first: the rest may only make sense when it holds.
             if _evaluate(module, name, spec.get("when", True), module_context, ("when",)):
@@ -182,17 +192,12 @@ def _peers_namer(profile: Profile, host: Any) -> Any:
 def _evaluate(module: Module, name: str, spec: Any, context: dict[str, Any],
               part: tuple[str, ...] = ()) -> Any:
     """`spec` (or the `part` of it named) evaluated, and checked against the service schema."""
-    from jsonschema import Draft202012Validator
-
     where = f"{module.source.file}:{module.source.line_of(('services', name, *part))}"
     try:
-        evaluated = evaluate_values(spec, make_environment(), context)
+        evaluated = evaluate_values(spec, context)
     except TemplateFailure as exc:
         raise CatalogError(f"{where}: services.{name}: {exc}") from None
-    schema = _service_schema()
-    for key in part:
-        schema = schema["properties"][key]
-    errors = sorted(Draft202012Validator(schema).iter_errors(evaluated),
+    errors = sorted(_service_validator(part).iter_errors(evaluated),
                     key=lambda e: list(e.absolute_path))
     if errors:
         error = errors[0]
@@ -263,7 +268,7 @@ def _check_dependencies(services: list[Service]) -> None:
 def _with_files(service: Service, module: Module, context: dict[str, Any]) -> Service:
     if not service.files:
         return service
-    env = make_environment(module.directory)
+    env = _files_environment(module.directory)
     files = []
     for index, entry in enumerate(service.files):
         try:
@@ -276,6 +281,11 @@ def _with_files(service: Service, module: Module, context: dict[str, Any]) -> Se
         key = basename if len(same_name) == 1 else f"{index}-{basename}"
         files.append({"path": entry["path"], "key": key, "content": content})
     return Service(**{**service.__dict__, "files": files})
+
+
+@cache
+def _files_environment(directory: Path) -> Any:
+    return make_environment(directory)
 
 
 def _secrets(modules: list[Module], stores: dict[str, Any],

@@ -29,5 +29,6 @@ class InvalidInput(Exception):
         self.problems = problems
 
     @classmethod
-    def single(cls, file: str, message: str, line: int | None = None, path: str = "") -> InvalidInput:
+    def single(cls, file: str, message: str, line: int | None = None,
+               path: str = "") -> InvalidInput:
         return cls([Problem(file, line, path, message)])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +37,18 @@ class Manifest:
                               allow_unicode=True, width=100)
 
 
+# libyaml when present (it is, in the zipapp): parsing the rendered stream dominates.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@cache
+def _profile_environment(directory: Path) -> Any:
+    return make_environment(directory)
+
+
 def render_manifests(model: PlatformModel) -> list[Manifest]:
     profile = load_profile(model.profile)
-    env = make_environment(profile.directory)
+    env = _profile_environment(profile.directory)
     context = {
         "model": model,
         "platform": {"name": model.name, "version": model.version, **model.settings},
@@ -56,7 +66,7 @@ def render_manifests(model: PlatformModel) -> list[Manifest]:
     except TemplateFailure as exc:
         raise CatalogError(f"profiles/{profile.name}/{exc}") from None
     try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+        documents = [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
     except yaml.YAMLError as exc:
         raise CatalogError(f"profiles/{profile.name}/{template} produced invalid YAML: {exc}"
                            ) from None

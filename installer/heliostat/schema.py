@@ -88,7 +88,9 @@ def _unknown_key(error: Any, key: str) -> str:
     allowed = list(error.schema.get("properties", {}))
     close = difflib.get_close_matches(key, allowed, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
-    return f"unknown key ({hint}expected one of: {', '.join(allowed)})" if allowed else "unknown key"
+    if not allowed:
+        return "unknown key"
+    return f"unknown key ({hint}expected one of: {', '.join(allowed)})"
 
 
 def _message(error: Any, data: Any, path: tuple[Any, ...]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -55,22 +56,35 @@ def make_environment(search_path: Path | None = None) -> jinja2.Environment:
     return env
 
 
-def evaluate_values(value: Any, env: jinja2.Environment, context: dict[str, Any]) -> Any:
+@cache
+def _values_environment() -> jinja2.Environment:
+    return make_environment()
+
+
+@lru_cache(maxsize=4096)
+def _compiled_value(value: str) -> Any:
+    """A callable for one module.yaml value; compiling is the costly part, so it is kept."""
+    env = _values_environment()
+    whole = _WHOLE_EXPRESSION.match(value)
+    if whole and "{{" not in whole.group("expr"):
+        return env.compile_expression(whole.group("expr"), undefined_to_none=False)
+    template = env.from_string(value)
+    return lambda **context: template.render(context)
+
+
+def evaluate_values(value: Any, context: dict[str, Any]) -> Any:
     """`value` with every templated string inside it evaluated against `context`."""
     if isinstance(value, dict):
-        return {k: evaluate_values(v, env, context) for k, v in value.items()}
+        return {k: evaluate_values(v, context) for k, v in value.items()}
     if isinstance(value, list):
-        return [evaluate_values(v, env, context) for v in value]
-    if not isinstance(value, str) or "{{" not in value and "{%" not in value:
+        return [evaluate_values(v, context) for v in value]
+    if not isinstance(value, str) or ("{{" not in value and "{%" not in value):
         return value
     try:
-        whole = _WHOLE_EXPRESSION.match(value)
-        if whole and "{{" not in whole.group("expr"):
-            result = env.compile_expression(whole.group("expr"), undefined_to_none=False)(**context)
-            if isinstance(result, jinja2.Undefined):
-                result._fail_with_undefined_error()
-            return result
-        return env.from_string(value).render(context)
+        result = _compiled_value(value)(**context)
+        if isinstance(result, jinja2.Undefined):
+            result._fail_with_undefined_error()
+        return result
     except jinja2.TemplateError as exc:
         raise TemplateFailure(f"{value!r}: {exc}") from None
 

@@ -7,6 +7,7 @@ ourselves and record the line of every key path.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,10 +34,17 @@ class YamlDocument:
         return None
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def format_path(path: KeyPath) -> str:
+    """`modules.clickstream.event_api`, `ports[0]`; odd keys quoted: `target['my key']`."""
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int) or not _PLAIN_KEY.fullmatch(part):
+            text += f"[{part!r}]"
+        else:
+            text += f".{part}" if text else part
     return text
 
 
@@ -56,7 +64,13 @@ def load_yaml_file(path: Path, display_name: str | None = None) -> YamlDocument:
 
 
 def load_yaml_text(text: str, name: str) -> YamlDocument:
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:  # checked before parsing starts
+        line = text[: exc.position].count("\n") + 1
+        raise InvalidInput.single(
+            name, f"not valid YAML: character {exc.character!r} is not allowed", line=line
+        ) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -68,6 +82,8 @@ def load_yaml_text(text: str, name: str) -> YamlDocument:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         problem = exc.problem or exc.context or "invalid YAML"
+        if exc.context and problem.startswith("but "):  # "expected X" + "but found Y"
+            problem = f"{exc.context}, {problem}"
         raise InvalidInput.single(name, f"not valid YAML: {problem}", line=line) from None
     except yaml.YAMLError as exc:
         raise InvalidInput.single(name, f"not valid YAML: {exc}") from None

@@ -1,0 +1,80 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+from heliostat.cli import cli
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def run(*args: str, stdin: str | None = None):
+    return CliRunner().invoke(cli, list(args), input=stdin)
+
+
+def test_validate_an_example():
+    result = run("validate", "-f", str(ROOT / "examples" / "compose.yaml"), "--output", "json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["profile"] == "compose" and "airflow" in summary["modules"]
+
+
+def test_invalid_config_exits_2_with_file_line_and_key(tmp_path: Path):
+    config = tmp_path / "platform.yaml"
+    config.write_text("apiVersion: heliostat/v1\nname: acme\nmodules:\n  clickstream:\n"
+                      "    enabled: true\n    event_api: {replicas: -1}\n")
+    result = run("validate", "-f", str(config))
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"{config}:6: modules.clickstream.event_api.replicas: -1 is less than the minimum of 1")
+
+
+def test_bad_input_never_shows_a_traceback():
+    # A real process: what a user sees, including stderr, for several kinds of bad input.
+    for text in ["a: [", "- x", "apiVersion: heliostat/v1\nname: a\nprofile: 3\n", "\x00"]:
+        process = subprocess.run([sys.executable, "-m", "heliostat", "validate", "-f", "-"],
+                                 input=text, capture_output=True, text=True, cwd=ROOT,
+                                 env={"PYTHONPATH": str(ROOT / "installer")})
+        assert process.returncode == 2, process.stderr
+        assert "Traceback" not in process.stderr and process.stderr.startswith("<stdin>")
+
+
+def test_render_for_another_profile(tmp_path: Path):
+    result = run("render", "-f", str(ROOT / "examples" / "compose.yaml"), "--profile",
+                 "kubernetes", "-o", str(tmp_path), "--output", "json")
+    assert result.exit_code == 0, result.output
+    files = json.loads(result.output)["files"]
+    assert str(tmp_path / "statefulset-kafka.yaml") in files
+
+
+def test_render_needs_an_output_directory():
+    result = run("render")
+    assert result.exit_code == 2 and "Missing option '-o'" in result.output
+
+
+def test_render_into_an_unwritable_place(tmp_path: Path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = run("render", "-o", str(blocker / "sub"))
+    assert result.exit_code == 1 and "cannot write to" in result.output
+
+
+def test_help_lists_only_what_works():
+    result = run("--help")
+    commands = [line.split()[0] for line in result.output.split("Commands:")[1].splitlines()
+                if line.strip()]
+    assert commands == ["render", "schema", "validate", "version"]
+
+
+def test_schema_is_json_schema_2020_12():
+    schema = json.loads(run("schema").output)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert "airflow" in schema["properties"]["modules"]["properties"]
+
+
+def test_checked_in_reference_is_current():
+    """docs/platform-yaml.md is generated; `make docs` refreshes it."""
+    generated = run("schema", "--markdown").output
+    assert (ROOT / "docs" / "platform-yaml.md").read_text() == generated, (
+        "docs/platform-yaml.md is stale: run `make docs`")

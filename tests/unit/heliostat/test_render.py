@@ -1,0 +1,176 @@
+"""Rendered manifests: pinned by golden files, and checked for what each target needs."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from heliostat.config import config_from_document
+from heliostat.model import build_model
+from heliostat.render import render_manifests, write_manifests
+from heliostat.yaml_source import load_yaml_text
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def rendered(config) -> dict[str, str]:
+    return {m.filename: m.text() for m in render_manifests(build_model(config))}
+
+
+def test_examples_match_their_golden_files(example):
+    """`make golden` rewrites them after an intended change."""
+    files = rendered(example)
+    directory = GOLDEN / Path(example.document.file).stem
+    if os.environ.get("HELIOSTAT_UPDATE_GOLDEN"):
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        for name, text in files.items():
+            (directory / name).write_text(text)
+    expected = {p.name: p.read_text() for p in sorted(directory.iterdir())}
+    assert sorted(files) == sorted(expected)
+    for name, text in files.items():
+        assert text == expected[name], f"{directory.name}/{name} differs from its golden file"
+
+
+def test_rendering_is_deterministic(example):
+    assert rendered(example) == rendered(example)
+
+
+def test_output_parses(example, tmp_path: Path):
+    for path in write_manifests(render_manifests(build_model(example)), tmp_path):
+        text = path.read_text()
+        assert json.loads(text) if path.suffix == ".json" else list(yaml.safe_load_all(text))
+
+
+@pytest.mark.parametrize("profile", ["compose", "kubernetes", "marathon"])
+def test_secret_values_never_reach_the_manifests(profile, tmp_path: Path):
+    """The only secrets a config can name are password files: their contents stay out."""
+    for store in ("postgres", "redis"):
+        (tmp_path / store).write_text(f"{store}-s3cret-value\n")
+    config = config_from_document(load_yaml_text(
+        f"apiVersion: heliostat/v1\nname: acme\nprofile: {profile}\n"
+        f"stores:\n  postgres: {{mode: external, host: db, database: d, user: u, "
+        f"password_file: {tmp_path / 'postgres'}}}\n"
+        f"  redis: {{mode: external, host: r, password_file: {tmp_path / 'redis'}}}\n",
+        "platform.yaml"))
+    text = "".join(m.text() for m in render_manifests(build_model(config)))
+    assert "s3cret" not in text
+    assert str(tmp_path) not in text  # not even the path on the installing host
+    assert "postgres-external" in text and "redis-external" in text  # by reference
+
+
+def test_compose_file(example_config):
+    (manifest,) = render_manifests(build_model(example_config("compose")))
+    compose = manifest.body
+    services = compose["services"]
+    # stateful: one Compose service per replica, its own volume, the service name as alias
+    assert {"prometheus-0", "prometheus-1", "airflow-worker-0", "airflow-worker-1"} <= set(services)
+    assert "prometheus" not in services
+    assert services["prometheus-1"]["volumes"] == [
+        {"type": "volume", "source": "prometheus-1-data", "target": "/var/lib/prometheus"}]
+    assert services["prometheus-1"]["networks"]["platform"]["aliases"] == ["prometheus"]
+    assert {"prometheus-0-data", "prometheus-1-data"} <= set(compose["volumes"])
+    # sidecar shares its replica's log volume
+    sidecar = services["airflow-worker-1-log-rotation"]
+    assert sidecar["volumes"][0]["source"] == "airflow-worker-1-logs"
+    # stateless: replicas, health check, dependencies with the right conditions
+    api = services["event-api"]
+    assert api["deploy"]["replicas"] == 2
+    assert api["healthcheck"]["test"][:2] == ["CMD", "python3"]
+    assert api["depends_on"]["clickstream-migrate"] == {
+        "condition": "service_completed_successfully"}
+    # only the gateway publishes a port
+    published = [n for n, s in services.items() if "ports" in s]
+    assert published == ["gateway"]
+    # secrets are file references under the platform's state directory
+    assert compose["secrets"]["pilot-secret-key"] == {
+        "file": "/var/lib/heliostat/acme/secrets/pilot-secret-key"}
+    assert "content" in compose["configs"]["prometheus-prometheus.yml"]
+
+
+def by_kind(manifests) -> dict[tuple[str, str], dict]:
+    return {(m.kind, m.name): m.body for m in manifests}
+
+
+def test_kubernetes_objects(example_config):
+    objects = by_kind(render_manifests(build_model(example_config("kubernetes"))))
+    assert all(o["metadata"].get("namespace") in (None, "acme-data") for o in objects.values())
+    kafka = objects[("StatefulSet", "kafka")]
+    assert kafka["spec"]["replicas"] == 3 and kafka["spec"]["serviceName"] == "kafka"
+    claim = kafka["spec"]["volumeClaimTemplates"][0]
+    assert claim["spec"]["storageClassName"] == "fast-ssd"
+    assert claim["spec"]["resources"]["requests"]["storage"] == "200Gi"
+    assert objects[("Service", "kafka")]["spec"]["clusterIP"] == "None"  # headless
+    worker = objects[("StatefulSet", "airflow-worker")]["spec"]["template"]["spec"]
+    assert [c["name"] for c in worker["containers"]] == ["airflow-worker", "log-rotation"]
+    assert objects[("Deployment", "event-api")]["spec"]["replicas"] == 4
+    assert ("PodDisruptionBudget", "event-api") in objects
+    assert ("PodDisruptionBudget", "commander") not in objects  # one replica
+    assert ("Job", "clickstream-migrate") in objects
+    assert ("Deployment", "gateway") not in objects  # the Ingress routes instead
+    ingress = objects[("Ingress", "acme")]["spec"]
+    assert ingress["ingressClassName"] == "nginx"
+    paths = {p["path"]: p["backend"]["service"]["name"]
+             for p in ingress["rules"][0]["http"]["paths"]}
+    assert paths == {"/v1/": "event-api", "/": "pilot", "/airflow/": "airflow-webserver",
+                     "/flower/": "airflow-flower"}
+    # secrets only by reference
+    pilot = objects[("Deployment", "pilot")]["spec"]["template"]["spec"]
+    assert {"name": "secret-pilot-secret-key",
+            "secret": {"secretName": "pilot-secret-key", "defaultMode": 256}} in pilot["volumes"]
+    assert not any(kind == "Secret" for kind, _ in objects)
+    # only Commander may talk to the API server
+    assert objects[("Deployment", "commander")]["spec"]["template"]["spec"][
+        "serviceAccountName"] == "commander"
+    assert pilot["automountServiceAccountToken"] is False
+
+
+def test_marathon_group(example_config):
+    manifests = render_manifests(build_model(example_config("marathon")))
+    assert [m.filename for m in manifests] == [
+        "group-acme.json", "pod-airflow-worker-0.json", "pod-airflow-worker-1.json"]
+    group = manifests[0].body
+    assert group["id"] == "/data/acme"
+    apps = {a["id"]: a for a in group["apps"]}
+    assert "/data/acme/kafka-0" not in apps  # Kafka is external here
+    postgres = apps["/data/acme/postgres-0"]
+    assert {"containerPath": "data", "mode": "RW", "persistent": {"size": 20480}} in (
+        postgres["container"]["volumes"])
+    assert postgres["upgradeStrategy"] == {"minimumHealthCapacity": 0, "maximumOverCapacity": 0}
+    api = apps["/data/acme/event-api"]
+    assert api["instances"] == 3
+    assert api["healthChecks"][0]["protocol"] == "MESOS_HTTP"
+    assert api["upgradeStrategy"]["minimumHealthCapacity"] == 1
+    assert "/data/acme/clickstream-migrate" in api["dependencies"]
+    assert api["env"]["KAFKA_BOOTSTRAP"].startswith("kafka-1.acme.internal:9092,")
+    gateway = apps["/data/acme/gateway"]
+    assert gateway["container"]["portMappings"][0]["hostPort"] == 80
+    assert json.loads(gateway["env"]["HELIOSTAT_FILES"])["/etc/nginx/nginx.conf"].startswith(
+        "# The gateway")
+    pod = manifests[1].body
+    assert [c["name"] for c in pod["containers"]] == ["airflow-worker", "log-rotation"]
+    assert pod["volumes"][0] == {"name": "logs", "persistent": {"size": 10240}}
+
+
+def test_write_removes_files_a_previous_render_left(tmp_path: Path, default_config):
+    kubernetes = render_manifests(build_model(default_config.with_profile("kubernetes")))
+    write_manifests(kubernetes, tmp_path)
+    stale = tmp_path / "deployment-event-api.yaml"
+    assert stale.exists()
+    smaller = [m for m in kubernetes if m.name != "event-api"]
+    write_manifests(smaller, tmp_path)
+    assert not stale.exists()
+    assert len(list(tmp_path.glob("*.yaml"))) == len(smaller)
+
+
+@pytest.mark.parametrize("profile", ["compose", "kubernetes", "marathon"])
+def test_every_profile_renders_every_module(profile, default_config):
+    values = dict(default_config.values)
+    values["modules"] = {**values["modules"], "airflow": {**values["modules"]["airflow"],
+                                                          "enabled": True}}
+    config = type(default_config)(values, default_config.document).with_profile(profile)
+    names = " ".join(m.text() for m in render_manifests(build_model(config)))
+    for service in ("airflow-scheduler", "event-router", "alertmanager", "commander"):
+        assert service in names
