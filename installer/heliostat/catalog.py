@@ -70,7 +70,8 @@ def module_named(name: str) -> Module:
 
 
 def _load_module(directory: Path) -> Module:
-    doc = load_yaml_file(directory / "module.yaml", f"bundles/{directory.name}/module.yaml")
+    doc = load_yaml_file(directory / "module.yaml", f"bundles/{directory.name}/module.yaml",
+                         trusted=True)
     data = doc.data
     if data.get("module") != directory.name:
         raise InvalidInput.single(doc.file, f"module: must be {directory.name!r}", line=1)
@@ -97,6 +98,7 @@ def profile_names() -> tuple[str, ...]:
 @cache
 def load_profile(name: str) -> Profile:
     directory = data_root() / "profiles" / name
-    doc = load_yaml_file(directory / "profile.yaml", f"profiles/{name}/profile.yaml")
+    doc = load_yaml_file(directory / "profile.yaml", f"profiles/{name}/profile.yaml",
+                         trusted=True)
     return Profile(name=name, description=doc.data["description"], settings=doc.data,
                    directory=directory)

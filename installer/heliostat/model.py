@@ -104,7 +104,7 @@ def dependency_waves(depends_on: dict[str, list[str]]) -> list[list[str]]:
 
 @cache
 def _service_schema() -> dict[str, Any]:
-    return load_yaml_file(SERVICE_SCHEMA, "service.schema.yaml").data
+    return load_yaml_file(SERVICE_SCHEMA, "service.schema.yaml", trusted=True).data
 
 
 @cache

@@ -21,7 +21,7 @@ BASE_SCHEMA = Path(__file__).parent / "platform.schema.yaml"
 
 @cache
 def platform_schema() -> dict[str, Any]:
-    schema = load_yaml_file(BASE_SCHEMA, "platform.schema.yaml").data
+    schema = load_yaml_file(BASE_SCHEMA, "platform.schema.yaml", trusted=True).data
     modules = schema["properties"]["modules"]["properties"]
     for module in load_modules():
         modules[module.name] = module_section_schema(module)
@@ -50,9 +50,7 @@ def module_section_schema(module: Module) -> dict[str, Any]:
 def _validator() -> Any:
     from jsonschema import Draft202012Validator
 
-    schema = platform_schema()
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    return Draft202012Validator(platform_schema())
 
 
 def validate(document: YamlDocument) -> list[Problem]:

@@ -92,6 +92,12 @@ def test_defaults_fill_every_section_and_respect_store_mode():
     assert values["stores"]["redis"] == {"mode": "internal", "storage": "5Gi"}
 
 
+def test_assembled_schema_is_valid_json_schema_2020_12():
+    from jsonschema import Draft202012Validator
+
+    Draft202012Validator.check_schema(platform_schema())
+
+
 def test_filled_defaults_are_themselves_valid():
     from jsonschema import Draft202012Validator
 
