@@ -32,6 +32,10 @@ def parse_time(value: Any, name: str) -> datetime:
     if parsed.tzinfo is None:
         # A time without offset is taken as UTC, as Segment's libraries send it.
         parsed = parsed.replace(tzinfo=timezone.utc)
+    try:
+        parsed.astimezone(timezone.utc)
+    except OverflowError:
+        raise InvalidEvent(f"{name} is out of range: {value[:40]!r}") from None
     return parsed
 
 
@@ -127,11 +131,14 @@ def prepare_event(
         # Keep what the client said before the skew correction, as Segment does.
         event["originalTimestamp"] = client_timestamp
     event["receivedAt"] = format_time(received_at)
-    event["timestamp"] = format_time(
-        corrected_timestamp(
-            received_at, client_timestamp, event.get("sentAt", batch_sent_at), correct_skew
+    try:
+        event["timestamp"] = format_time(
+            corrected_timestamp(
+                received_at, client_timestamp, event.get("sentAt", batch_sent_at), correct_skew
+            )
         )
-    )
+    except OverflowError:
+        raise InvalidEvent("timestamp, corrected by sentAt, is out of range") from None
 
     context = event.get("context")
     if context is None:

@@ -4,7 +4,6 @@ Postgres and Redis (``kafka``, ``pg_database``, ``redis_url``, ``kafka_topic_pre
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +12,6 @@ from clickstream.migrate import migrate
 
 from tests.integration.clickstream.pipeline import Pipeline
 from tests.integration.clickstream.receiver import Receiver
-
-if os.environ.get("CLICKSTREAM_DEV_INFRA"):
-    # Servers a developer already runs, for working on this package alone.
-    from tests.integration.clickstream.dev_infra import *  # noqa: F403
 
 
 @pytest.fixture
