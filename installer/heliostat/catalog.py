@@ -91,10 +91,6 @@ def _load_module(directory: Path) -> Module:
     )
 
 
-def profile_names() -> tuple[str, ...]:
-    return ("compose", "kubernetes", "marathon")
-
-
 @cache
 def load_profile(name: str) -> Profile:
     directory = data_root() / "profiles" / name

@@ -57,7 +57,6 @@ def render_manifests(model: PlatformModel) -> list[Manifest]:
         "routes": model.routes,
         "secrets": model.secrets,
         "secrets_dir": SECRETS_DIR,
-        "waves": model.waves(),
         "profile": profile.settings,
     }
     template = profile.settings["template"]

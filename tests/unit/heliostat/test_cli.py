@@ -67,6 +67,13 @@ def test_help_lists_only_what_works():
     assert commands == ["render", "schema", "validate", "version"]
 
 
+def test_the_cli_offers_exactly_the_profiles_the_schema_knows():
+    from heliostat.cli import PROFILES
+    from heliostat.schema import platform_schema
+
+    assert list(PROFILES) == platform_schema()["properties"]["profile"]["enum"]
+
+
 def test_schema_is_json_schema_2020_12():
     schema = json.loads(run("schema").output)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
