@@ -9,6 +9,7 @@ destination topic exactly once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -35,7 +36,8 @@ TRANSACTION_TIMEOUT_MS = 15000
 
 
 class Router:
-    def __init__(self, settings: Settings, router_id: str | None = None) -> None:
+    def __init__(self, settings: Settings, router_id: str | None = None,
+                 catalog: DestinationCatalog | None = None) -> None:
         self.settings = settings
         prefix = settings.topic_prefix
         self.raw = raw_topic(prefix)
@@ -45,7 +47,7 @@ class Router:
         # and static group membership hands it the same partitions without a rebalance.
         self.router_id = (router_id or os.environ.get("CLICKSTREAM_ROUTER_ID")
                           or socket.gethostname())
-        self.catalog = DestinationCatalog(settings.postgres_dsn)
+        self.catalog = catalog or DestinationCatalog(settings.postgres_dsn)
         self.topics = TopicCreator(settings.kafka_bootstrap, settings.topic_partitions)
         self.recent = RecentEvents(settings.redis_url, prefix)
         self.consumer = Consumer(client_config(
@@ -93,8 +95,8 @@ class Router:
                     self.route_batch(messages)
                 self._report_lag()
         finally:
-            self.consumer.close()
-            self.producer.flush(5)
+            with contextlib.suppress(KafkaException, RuntimeError):
+                self.consumer.close()
             log.info("router stopped")
 
     def route_batch(self, messages: list[Message]) -> None:
@@ -232,7 +234,19 @@ def _first_offsets(messages: list[Message]) -> list[TopicPartition]:
 
 
 def run_router(settings: Settings) -> None:
+    """Route until SIGTERM; start over with new Kafka clients after a fatal error."""
     stopping = stop_event()
-    router = Router(settings)
-    metrics.serve_metrics(settings.metrics_port, router.healthy)
-    router.run(stopping)
+    catalog = DestinationCatalog(settings.postgres_dsn)
+    current: list[Router] = []
+    metrics.serve_metrics(settings.metrics_port,
+                          lambda: bool(current) and current[-1].healthy())
+    while not stopping.is_set():
+        router = Router(settings, catalog=catalog)
+        current[:] = [router]
+        try:
+            router.run(stopping)
+        except KafkaException as exc:
+            # Kafka unreachable at start, or the producer was fenced or hit a fatal
+            # error: nothing was committed that should not have been, so begin again.
+            log.error("router restarting", extra={"error": str(exc)})
+            stopping.wait(2.0)
