@@ -56,6 +56,8 @@ class DurableProducer:
             "compression.type": "lz4",
             "message.timeout.ms": int(timeout_seconds * 1000),
             "queue.buffering.max.kbytes": 262144,
+            # librdkafka's own log lines go through Python logging, hence JSON.
+            "logger": logging.getLogger("kafka"),
             **(extra_config or {}),
         }
         self._producer = Producer(self._config)

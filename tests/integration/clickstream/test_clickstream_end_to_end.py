@@ -8,6 +8,7 @@ import time
 from datetime import datetime
 
 import psycopg
+import requests
 
 from tests.integration.clickstream.pipeline import Pipeline
 from tests.integration.clickstream.receiver import Receiver
@@ -20,7 +21,7 @@ def test_event_reaches_webhook_signed_with_server_fields(pipeline: Pipeline,
                                 secret="s3cret")
     pipeline.event_api()
     pipeline.router()
-    pipeline.worker("webhook")
+    worker = pipeline.worker("webhook")
 
     sent = {"userId": "u-1", "event": "Order Completed",
             "properties": {"revenue": 12.5, "items": ["a", "b"]},
@@ -47,6 +48,16 @@ def test_event_reaches_webhook_signed_with_server_fields(pipeline: Pipeline,
     assert abs(time.time() - received_at.timestamp()) < 30
     expected = "sha256=" + hmac.new(b"s3cret", request.body, hashlib.sha256).hexdigest()
     assert request.headers["X-Clickstream-Signature"] == expected
+
+    metrics_url = f"http://127.0.0.1:{worker.env['METRICS_PORT']}/metrics"
+    deadline = time.monotonic() + 15
+    while True:  # the lag gauge is refreshed every few seconds
+        text = requests.get(metrics_url, timeout=5).text
+        if 'clickstream_consumer_lag{destination="1"} 0.0' in text or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert 'clickstream_events_delivered_total{destination="1",kind="webhook"} 1.0' in text
+    assert 'clickstream_consumer_lag{destination="1"} 0.0' in text
 
 
 def _wait_for_rows(dsn: str, query: str, expected: int, timeout: float = 30) -> list[tuple]:

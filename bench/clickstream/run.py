@@ -1,0 +1,239 @@
+"""Clickstream benchmarks; prints one JSON document.
+
+    PYTHONPATH=services:. python bench/clickstream/run.py [--seconds 15]
+
+Starts its own Postgres, Redis and Kafka from the test bed's provisioned artifacts
+(`make testbed`), runs every process for real, and loads it from this machine with
+Debian's `wrk`. Each figure is measured next to a reference in the same run, so the
+numbers say where the time goes:
+
+- Event API single-event requests/s, next to `/health` on the same server (no Kafka,
+  no JSON, no write key): the cost of HTTP + gunicorn + Flask alone.
+- Event API batched events/s (100-event batches).
+- Router events/s, wall and per CPU-second of the router process, next to a
+  passthrough copy (no parsing, routing or transactions).
+- End-to-end latency from the client's send to the webhook receiver at a fixed
+  1,000 events/s, split at the Event API's acknowledgement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from statistics import quantiles
+from typing import Any
+
+import requests
+from clickstream.migrate import migrate
+from clickstream.topics import TopicCreator
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from tests.infra.kafka import KafkaBroker
+from tests.infra.postgres import PostgresServer
+from tests.infra.redis_server import RedisServer
+from tests.infra.run_dir import RunDir
+from tests.integration.clickstream.pipeline import Pipeline, free_port
+
+HERE = Path(__file__).resolve().parent
+CORES = os.cpu_count() or 1
+
+
+def wrk(script: str, url: str, seconds: int, connections: int, **env: str) -> dict[str, Any]:
+    done = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
+         str(HERE / script), url],
+        capture_output=True, text=True, env={**os.environ, **env}, check=True)
+    out = done.stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
+    total = int(re.search(r"(\d+) requests in", out)[1])
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    latency = dict(re.findall(r"\s+(50|99)%\s+([\d.]+\w+)", out))
+    return {"requests_per_s": round(rate), "requests": total,
+            "non_2xx": int(errors[1]) if errors else 0,
+            "latency_p50": latency.get("50"), "latency_p99": latency.get("99")}
+
+
+def bench_event_api(pipeline: Pipeline, key: str, seconds: int) -> dict[str, Any]:
+    auth = base64.b64encode(f"{key}:".encode()).decode()
+    pipeline.event_api(workers=CORES, threads=32)
+    wrk("single.lua", pipeline.api_url, 3, 32, BENCH_AUTH=auth)  # warm-up
+    single = wrk("single.lua", pipeline.api_url, seconds, 64, BENCH_AUTH=auth)
+    health = wrk("health.lua", pipeline.api_url, max(5, seconds // 2), 64)
+    batch = wrk("batch.lua", pipeline.api_url, seconds, 16, BENCH_AUTH=auth, BENCH_BATCH="100")
+    batch["events_per_s"] = batch["requests_per_s"] * 100
+    pipeline.stop_all()
+    pipeline.processes.clear()
+    return {"single_event": single, "reference_health_endpoint": health,
+            "batch_of_100": batch}
+
+
+def _fill(bootstrap: str, topic: str, app_id: int, total: int) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20,
+                         "compression.type": "lz4", "partitioner": "murmur2_random"})
+    headers = [("app_id", str(app_id).encode())]
+    for n in range(total):
+        user = f"user-{n % 5000}"
+        event = {"type": "track", "event": "Bench", "userId": user, "messageId": str(uuid.uuid4()),
+                 "properties": {"n": n, "plan": "pro", "price": 9.99},
+                 "context": {"library": {"name": "bench"}, "ip": "127.0.0.1"},
+                 "receivedAt": "2024-05-01T12:00:00.000Z", "timestamp": "2024-05-01T12:00:00.000Z"}
+        while True:
+            try:
+                producer.produce(topic, json.dumps(event).encode(), user.encode(), headers=headers)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush(60)
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _committed(bootstrap: str, group: str, topic: str, partitions: int) -> int:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        offsets = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], 10)
+        return sum(max(0, tp.offset) for tp in offsets)
+    finally:
+        consumer.close()
+
+
+def _timed_copy(pid: int, bootstrap: str, group: str, topic: str, partitions: int,
+                total: int) -> dict[str, Any]:
+    """Watch a consumer group drain ``total`` events; time the middle 90 %."""
+    start_mark, end_mark = total * 0.05, total
+    t0 = cpu0 = None
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        done = _committed(bootstrap, group, topic, partitions)
+        if t0 is None and done >= start_mark:
+            t0, cpu0, done0 = time.monotonic(), _cpu_seconds(pid), done
+        if done >= end_mark:
+            elapsed, cpu = time.monotonic() - t0, _cpu_seconds(pid) - cpu0
+            events = done - done0
+            return {"events": events, "events_per_s": round(events / elapsed),
+                    "cpu_seconds": round(cpu, 2),
+                    "events_per_cpu_second": round(events / cpu)}
+        time.sleep(0.2)
+    raise TimeoutError(f"{group} did not finish")
+
+
+def bench_router(pipeline: Pipeline, app_id: int, total: int) -> dict[str, Any]:
+    prefix, bootstrap, partitions = pipeline.prefix, pipeline.bootstrap, 4
+    for name in ("Hook A", "Hook B"):
+        pipeline.create_destination(app_id, name, "webhook", {"url": "http://127.0.0.1:9/"})
+    raw = f"{prefix}.raw"
+    TopicCreator(bootstrap, partitions).ensure([raw, f"{prefix}.copy"])
+    _fill(bootstrap, raw, app_id, total)
+
+    router = pipeline.router()
+    routed = _timed_copy(router.popen.pid, bootstrap, f"{prefix}.router", raw, partitions, total)
+    router.stop()
+    routed["destinations"] = 2
+    copy = subprocess.Popen([sys.executable, str(HERE / "passthrough.py"), bootstrap, raw,
+                             f"{prefix}.copy", str(total)])
+    reference = _timed_copy(copy.pid, bootstrap, f"{raw}.passthrough", raw, partitions, total)
+    copy.wait(60)
+    return {"router": routed, "reference_passthrough_one_topic": reference}
+
+
+def bench_latency(pipeline: Pipeline, app_id: int, key: str, rate: int,
+                  seconds: int, out: Path) -> dict[str, Any]:
+    port = free_port()
+    receiver = subprocess.Popen([sys.executable, str(HERE / "receiver.py"), str(port),
+                                 str(out)])
+    pipeline.create_destination(app_id, "Latency", "webhook",
+                                {"url": f"http://127.0.0.1:{port}/"},
+                                filters={"events": ["Latency"]})
+    pipeline.event_api(workers=CORES, threads=32)
+    pipeline.router(name="router-latency")
+    pipeline.worker("webhook")
+    time.sleep(3)
+
+    acks: list[float] = []
+    threads = 16
+    per_thread_interval = threads / rate
+    stop_at = time.monotonic() + seconds
+
+    def send(n: int) -> None:
+        session = requests.Session()
+        next_at = time.monotonic() + n / rate
+        while next_at < stop_at:
+            time.sleep(max(0.0, next_at - time.monotonic()))
+            sent = time.time_ns()
+            session.post(pipeline.api_url + "/v1/track", auth=(key, ""), timeout=30, json={
+                "userId": f"user-{n}", "event": "Latency", "properties": {"sent_ns": sent}})
+            acks.append((time.time_ns() - sent) / 1e6)
+            next_at += per_thread_interval
+
+    senders = [threading.Thread(target=send, args=(n,)) for n in range(threads)]
+    for thread in senders:
+        thread.start()
+    for thread in senders:
+        thread.join()
+    time.sleep(5)
+    receiver.terminate()
+    lines = [line.split() for line in out.read_text().splitlines()]
+    end_to_end = sorted((int(arrival) - int(sent)) / 1e6 for arrival, sent, _ in lines)
+
+    def summary(values: list[float]) -> dict[str, float]:
+        cuts = quantiles(values, n=100)
+        return {"p50_ms": round(cuts[49], 2), "p90_ms": round(cuts[89], 2),
+                "p99_ms": round(cuts[98], 2), "max_ms": round(max(values), 2)}
+
+    return {"target_events_per_s": rate, "sent": len(acks), "delivered": len(end_to_end),
+            "achieved_events_per_s": round(len(acks) / seconds),
+            "request_to_webhook": summary(end_to_end),
+            "request_to_api_ack": summary(acks)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--router-events", type=int, default=200_000)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: apt-get install wrk")
+
+    run = RunDir()
+    servers = [PostgresServer(run), RedisServer(run), KafkaBroker(run)]
+    for server in servers:
+        server.start()
+    postgres, redis_server, kafka = servers
+    results: dict[str, Any] = {"machine": {"cores": CORES}}
+    try:
+        with postgres.fresh_database() as dsn:
+            migrate(dsn)
+            log_dir = run.subdir("bench-logs")
+            pipeline = Pipeline(dsn, kafka.bootstrap, redis_server.flushed_database_url(),
+                                f"bench-{uuid.uuid4().hex[:6]}", log_dir)
+            app_id, key = pipeline.create_app("bench")
+            try:
+                results["event_api"] = bench_event_api(pipeline, key, args.seconds)
+                results["router"] = bench_router(pipeline, app_id, args.router_events)
+                pipeline.prefix = f"bench-{uuid.uuid4().hex[:6]}"
+                results["end_to_end"] = bench_latency(pipeline, app_id, key, 1000,
+                                                      args.seconds, log_dir / "latency.txt")
+            finally:
+                pipeline.stop_all()
+    finally:
+        for server in reversed(servers):
+            server.stop()
+        run.remove()
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
