@@ -11,7 +11,7 @@ import pytest
 
 pytest_plugins = ["tests.infra.fixtures"]
 TESTS = Path(__file__).parent
-MARKER_BY_FOLDER = {"unit": "unit", "integration": "integration", "e2e": "e2e", "testbed": "testbed"}
+MARKER_BY_FOLDER = {folder: folder for folder in ("unit", "integration", "e2e", "testbed")}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

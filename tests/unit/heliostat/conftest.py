@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+
 from heliostat.config import PlatformConfig, load_config
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 from click.testing import CliRunner
+
 from heliostat.cli import cli
 
 ROOT = Path(__file__).resolve().parents[3]

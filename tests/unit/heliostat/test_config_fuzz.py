@@ -6,14 +6,15 @@ import re
 from typing import Any
 
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from heliostat.config import config_from_document
 from heliostat.model import build_model
 from heliostat.problems import InvalidInput
 from heliostat.render import render_manifests
 from heliostat.schema import _resolve, platform_schema
 from heliostat.yaml_source import load_yaml_text
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 PROBLEM = re.compile(r"^fuzz\.yaml:\d+: (\S+: )?\S.*$")
 BASE = {

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+
 from heliostat.config import load_config
 from heliostat.model import CatalogError, build_model, dependency_waves
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from heliostat.config import config_from_document
 from heliostat.model import build_model
 from heliostat.render import render_manifests, write_manifests

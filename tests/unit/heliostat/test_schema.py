@@ -1,4 +1,5 @@
 import pytest
+
 from heliostat.config import config_from_document
 from heliostat.problems import InvalidInput
 from heliostat.schema import apply_defaults, markdown_reference, platform_schema

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+
 from heliostat.problems import InvalidInput
 from heliostat.yaml_source import format_path, load_yaml_file, load_yaml_text
 
