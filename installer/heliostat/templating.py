@@ -37,6 +37,17 @@ def compose_bytes(size: str) -> str:
     return f"{quantity_mib(size)}m"
 
 
+def dollars_escaped(value: Any) -> Any:
+    """Compose interpolates `$` in every string; `$$` is how the spec writes a literal one."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, list):
+        return [dollars_escaped(v) for v in value]
+    if isinstance(value, dict):
+        return {k: dollars_escaped(v) for k, v in value.items()}
+    return value
+
+
 def to_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
@@ -52,7 +63,8 @@ def make_environment(search_path: Path | None = None) -> jinja2.Environment:
         autoescape=False,  # output is YAML/JSON/config text, never HTML
     )
     env.filters.update(json=to_json, mib=quantity_mib, compose_bytes=compose_bytes,
-                       merge=lambda a, b: {**a, **b}, shell_join=shlex.join)
+                       merge=lambda a, b: {**a, **b}, shell_join=shlex.join,
+                       dollars_escaped=dollars_escaped)
     return env
 
 
