@@ -4,20 +4,23 @@ Threaded workers: a request mostly waits for Kafka's acknowledgement, and the th
 of one process share one producer, so their events travel in the same batches.
 """
 
+import logging
 import os
 import shutil
+import sys
 import tempfile
 
-from clickstream.jsonlog import JsonFormatter  # noqa: F401  (named in logconfig_dict)
+from gunicorn import glogging
+
+from clickstream.jsonlog import JsonFormatter, configure_logging
 
 bind = os.environ.get("EVENT_API_BIND", "0.0.0.0:8080")
 workers = int(os.environ.get("WEB_CONCURRENCY", os.cpu_count() or 2))
 worker_class = "gthread"
-threads = int(os.environ.get("EVENT_API_THREADS", "32"))
+threads = int(os.environ.get("EVENT_API_THREADS", "16"))
 keepalive = 30
 timeout = 30
 graceful_timeout = 20
-accesslog = None  # one log line per event request would cost more than the request
 # No runtime control socket: nothing here uses it, and replicas would share its path.
 control_socket_disable = True
 
@@ -27,18 +30,24 @@ _metrics_dir = os.environ.setdefault(
     "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="clickstream-metrics-")
 )
 
-logconfig_dict = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "clickstream.jsonlog.JsonFormatter"}},
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "json",
-                            "stream": "ext://sys.stdout"}},
-    "root": {"level": os.environ.get("LOG_LEVEL", "INFO").upper(), "handlers": ["stdout"]},
-    "loggers": {
-        "gunicorn.error": {"level": "INFO", "handlers": ["stdout"], "propagate": False},
-        "gunicorn.access": {"level": "WARNING", "handlers": ["stdout"], "propagate": False},
-    },
-}
+
+class JsonLogger(glogging.Logger):
+    """gunicorn's own messages as JSON lines on stdout, and no access log: a line per
+    tracking request would cost more than the request (metrics count them instead)."""
+
+    access_log_enabled = False
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        level = os.environ.get("LOG_LEVEL", "INFO").upper()
+        configure_logging(level)
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(JsonFormatter())
+        self.error_log.handlers[:] = [handler]
+        self.error_log.propagate = False
+
+
+logger_class = JsonLogger
 
 
 def on_starting(server) -> None:

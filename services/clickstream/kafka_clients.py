@@ -17,6 +17,9 @@ def client_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         "bootstrap.servers": settings.kafka_bootstrap,
         # librdkafka's own log lines go through Python logging, hence JSON.
         "logger": _kafka_log,
+        # Small requests (a transaction's control requests, one event's produce) must
+        # not wait for Nagle's algorithm to meet the peer's delayed ACK (~40 ms).
+        "socket.nagle.disable": True,
         **overrides,
     }
 

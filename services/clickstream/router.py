@@ -31,7 +31,7 @@ from clickstream.topics import TopicCreator, destination_topic, invalid_topic, r
 log = logging.getLogger(__name__)
 
 BATCH_MESSAGES = 5000
-POLL_SECONDS = 0.05
+IDLE_POLL_SECONDS = 0.1
 TRANSACTION_TIMEOUT_MS = 15000
 
 
@@ -71,6 +71,11 @@ class Router:
                 "partitioner": "murmur2_random",
                 "linger.ms": 5,
                 "compression.type": "lz4",
+                # While the previous transaction's markers are written the broker answers
+                # CONCURRENT_TRANSACTIONS; librdkafka's default 100 ms retry backoff
+                # would then add 100 ms to nearly every batch.
+                "retry.backoff.ms": 1,
+                "retry.backoff.max.ms": 20,
             },
         ))
         self.last_progress = time.monotonic()
@@ -89,7 +94,7 @@ class Router:
         log.info("router started", extra={"router_id": self.router_id})
         try:
             while not stopping.is_set():
-                messages = self.consumer.consume(BATCH_MESSAGES, POLL_SECONDS)
+                messages = self._next_batch()
                 self.last_progress = time.monotonic()
                 if messages:
                     self.route_batch(messages)
@@ -98,6 +103,18 @@ class Router:
             with contextlib.suppress(KafkaException, RuntimeError):
                 self.consumer.close()
             log.info("router stopped")
+
+    def _next_batch(self) -> list[Message]:
+        """Wait for one event, then take what has arrived with it.
+
+        ``consume(n, timeout)`` waits the whole timeout unless ``n`` arrive, which would
+        add the timeout to every event's latency at low rates. Under load the batches
+        still grow large: events pile up while the previous transaction commits.
+        """
+        first = self.consumer.consume(1, IDLE_POLL_SECONDS)
+        if not first:
+            return first
+        return first + self.consumer.consume(BATCH_MESSAGES - 1, 0)
 
     def route_batch(self, messages: list[Message]) -> None:
         started = time.perf_counter()
@@ -112,12 +129,11 @@ class Router:
             for message in live:
                 self._route_one(message, routed, invalid, recent)
             self.producer.send_offsets_to_transaction(
-                _next_offsets(live), self.consumer.consumer_group_metadata(), 30
+                _next_offsets(live), self.consumer.consumer_group_metadata(), 10
             )
-            self.producer.commit_transaction(30)
+            self.producer.commit_transaction(10)
         except KafkaException as exc:
-            self._recover(exc.args[0], live)
-            return
+            self._give_up(exc.args[0])
         for destination_id, count in routed.items():
             metrics.ROUTED.labels(str(destination_id)).inc(count)
         for reason, count in invalid.items():
@@ -152,24 +168,17 @@ class Router:
             except BufferError:
                 self.producer.poll(0.05)  # local queue full: let deliveries drain
 
-    def _recover(self, error: KafkaError, messages: list[Message]) -> None:
-        """Abort and re-read the batch, or exit if the producer cannot go on."""
-        if error.fatal() or not (error.txn_requires_abort() or error.retriable()):
-            log.error("router cannot continue", extra={"error": error.str()})
-            raise KafkaException(error)
-        log.warning("routing transaction aborted; re-reading the batch",
+    def _give_up(self, error: KafkaError) -> None:
+        """Abort the open transaction and hand over to run_router, which starts again
+        with new clients from the committed offsets. Nothing of the aborted
+        transaction is visible to read_committed consumers, so nothing is routed twice;
+        and new clients leave no doubt about the group or transaction state after an
+        outage (a stale group generation, a fenced static member)."""
+        log.warning("routing transaction failed; starting over from the committed offsets",
                     extra={"error": error.str()})
-        try:
-            self.producer.abort_transaction(30)
-        except KafkaException as exc:
-            if exc.args[0].fatal():
-                raise
-        for tp in _first_offsets(messages):
-            try:
-                self.consumer.seek(tp)
-            except KafkaException as exc:  # partition revoked meanwhile: its new owner reads it
-                log.info("not rewinding", extra={"partition": tp.partition, "error": str(exc)})
-        time.sleep(0.5)
+        with contextlib.suppress(KafkaException):
+            self.producer.abort_transaction(10)
+        raise KafkaException(error)
 
     def _report_lag(self) -> None:
         now = time.monotonic()
@@ -188,9 +197,14 @@ class Router:
 
 
 def _is_partition_event(message: Message) -> bool:
+    """True for the consumer's notices that are not events; raises on fatal errors."""
     error = message.error()
     if error is None:
         return False
+    if error.fatal():
+        # E.g. fenced as a static member after a long broker outage: this consumer
+        # will never fetch again, so let run_router start over with a new one.
+        raise KafkaException(error)
     if error.code() != KafkaError._PARTITION_EOF:
         log.warning("consumer error", extra={"error": error.str()})
     return True
@@ -225,14 +239,6 @@ def _next_offsets(messages: list[Message]) -> list[TopicPartition]:
     return [TopicPartition(t, p, o + 1) for (t, p), o in highest.items()]
 
 
-def _first_offsets(messages: list[Message]) -> list[TopicPartition]:
-    lowest: dict[tuple[str, int], int] = {}
-    for m in messages:
-        key = (m.topic(), m.partition())
-        lowest[key] = min(lowest.get(key, m.offset()), m.offset())
-    return [TopicPartition(t, p, o) for (t, p), o in lowest.items()]
-
-
 def run_router(settings: Settings) -> None:
     """Route until SIGTERM; start over with new Kafka clients after a fatal error."""
     stopping = stop_event()
@@ -246,7 +252,7 @@ def run_router(settings: Settings) -> None:
         try:
             router.run(stopping)
         except KafkaException as exc:
-            # Kafka unreachable at start, or the producer was fenced or hit a fatal
-            # error: nothing was committed that should not have been, so begin again.
+            # Kafka unreachable at start, a failed transaction, a fenced producer or
+            # consumer: nothing was committed that should not have been, so begin again.
             log.error("router restarting", extra={"error": str(exc)})
             stopping.wait(2.0)

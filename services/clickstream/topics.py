@@ -42,7 +42,8 @@ class TopicCreator:
     """Creates topics once per process; remembers which it already ensured."""
 
     def __init__(self, bootstrap: str, partitions: int) -> None:
-        self._admin = AdminClient({"bootstrap.servers": bootstrap})
+        self._admin = AdminClient({"bootstrap.servers": bootstrap,
+                                   "logger": logging.getLogger("kafka")})
         self._partitions = partitions
         self._known: set[str] = set()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -104,7 +105,7 @@ class DeliveryLoop:
     def healthy(self) -> bool:
         return time.monotonic() - self.last_progress < 60
 
-    def run(self, stopping) -> None:
+    def run(self, stopping: threading.Event) -> None:
         log.info("worker started", extra={"kind": self.kind})
         try:
             while not stopping.is_set():
@@ -117,9 +118,14 @@ class DeliveryLoop:
         if self._every("subscribe", 1.0):
             self._subscribe_if_changed()
         busy = any(w.queue for w in self.work.values())
-        messages = self.consumer.consume(1000, 0.005 if busy else 0.1)
+        # What has arrived, without waiting; else wait briefly for the next event
+        # (consume(n, timeout) would wait the whole timeout for n events).
+        messages = self.consumer.consume(1000, 0) or self.consumer.consume(
+            1, 0.002 if busy else 0.05)
         for message in messages:
             if message.error():
+                if message.error().fatal():
+                    raise KafkaException(message.error())  # exit; the orchestrator restarts
                 if message.error().code() != KafkaError._PARTITION_EOF:
                     log.warning("consumer error", extra={"error": message.error().str()})
                 continue
@@ -131,8 +137,6 @@ class DeliveryLoop:
             self._report_lag()
         if self._every("state", STATE_FLUSH_SECONDS):
             self._flush_delivery_state()
-        if not messages and busy:
-            time.sleep(0.002)  # only retries are waiting; do not spin
 
     def _shutdown(self) -> None:
         self._wait_inflight(list(self.work))

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clickstream.migrate import migrate
 
+from clickstream.migrate import migrate
 from tests.integration.clickstream.pipeline import Pipeline
 from tests.integration.clickstream.receiver import Receiver
 

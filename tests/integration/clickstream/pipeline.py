@@ -14,8 +14,9 @@ from typing import Any
 
 import psycopg
 import requests
-from clickstream import storage
 from confluent_kafka import Consumer, TopicPartition
+
+from clickstream import storage
 
 SERVICES = Path(__file__).resolve().parents[3] / "services"
 

@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import psycopg
+
 from clickstream import storage
 from clickstream.migrate import available_migrations, migrate
-
 from tests.integration.clickstream.pipeline import SERVICES
 
 

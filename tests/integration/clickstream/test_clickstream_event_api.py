@@ -9,12 +9,12 @@ import time
 
 import pytest
 import requests
-from clickstream import storage
-from clickstream.partitioner import partition_for
 from hypothesis import HealthCheck, given, settings
 from schemathesis import openapi
 from schemathesis.generation import GenerationMode
 
+from clickstream import storage
+from clickstream.partitioner import partition_for
 from tests.integration.clickstream.pipeline import Pipeline
 
 

@@ -7,9 +7,9 @@ import json
 import time
 
 import requests
-from clickstream.recent_events import RecentEvents
 from confluent_kafka import Producer
 
+from clickstream.recent_events import RecentEvents
 from tests.integration.clickstream.pipeline import Pipeline
 
 

@@ -7,7 +7,6 @@ import sys
 import time
 
 from clickstream import storage
-
 from tests.integration.clickstream.pipeline import Pipeline
 from tests.integration.clickstream.receiver import Receiver
 

@@ -1,6 +1,9 @@
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from clickstream.events import (
     InvalidEvent,
     corrected_timestamp,
@@ -9,8 +12,6 @@ from clickstream.events import (
     prepare_event,
     validate,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 RECEIVED = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
 

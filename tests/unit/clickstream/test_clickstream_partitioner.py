@@ -1,4 +1,5 @@
 import pytest
+
 from clickstream.partitioner import murmur2, partition_for
 
 # Computed with org.apache.kafka.common.utils.Utils.murmur2 / toPositive from

@@ -1,4 +1,5 @@
 import pytest
+
 from clickstream.destination_settings import InvalidSettings, RetryPolicy, parse_settings
 from clickstream.retry import DeliveryError, RetryState, backoff_seconds
 from clickstream.workers.webhook import parse_retry_after, sign

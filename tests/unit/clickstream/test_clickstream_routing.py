@@ -1,4 +1,5 @@
 import pytest
+
 from clickstream.routing import integration_enabled, passes_filters, select_destinations
 from clickstream.storage import Destination
 
