@@ -48,7 +48,7 @@ DEAD_LETTERED = Counter("clickstream_events_dead_lettered_total",
                         "Events given up on and written to the dead-letter topic.",
                         ["destination", "kind"])
 DELIVERY_LATENCY = Histogram("clickstream_delivery_latency_seconds",
-                             "From receivedAt to delivery.", ["kind"],
+                             "From acceptance by the Event API to delivery.", ["kind"],
                              buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
                                       10, 30, 60, 300))
 CONSUMER_LAG = Gauge("clickstream_consumer_lag",

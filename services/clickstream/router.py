@@ -149,21 +149,25 @@ class Router:
         app_id, reason, event = _decode(value, headers)
         if reason is not None:
             invalid[reason] += 1
-            self._produce(self.invalid, message.key(), value,
+            self._produce(self.invalid, message,
                           [*headers, ("reason", reason.encode())])
             return
         recent.append((app_id, value))
         for destination in select_destinations(event, self.catalog.for_app(app_id)):
             topic = destination_topic(self.settings.topic_prefix, destination.id)
             self.topics.ensure([topic])
-            self._produce(topic, message.key(), value, headers)
+            self._produce(topic, message, headers)
             routed[destination.id] += 1
 
-    def _produce(self, topic: str, key: bytes | None, value: bytes,
+    def _produce(self, topic: str, message: Message,
                  headers: list[tuple[str, bytes]]) -> None:
+        # Same key (same partitioner), and the time the Event API accepted the event,
+        # so workers can measure delivery latency from there.
+        _kind, accepted_ms = message.timestamp()
         while True:
             try:
-                self.producer.produce(topic, value, key, headers=headers)
+                self.producer.produce(topic, message.value(), message.key(), headers=headers,
+                                      timestamp=max(0, accepted_ms))
                 return
             except BufferError:
                 self.producer.poll(0.05)  # local queue full: let deliveries drain

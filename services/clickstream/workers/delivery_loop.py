@@ -199,10 +199,21 @@ class DeliveryLoop:
             if destination is None:
                 continue  # deleted: the next subscription change drops the partition
             size = self._batch_size(destination)
+            if len(work.queue) < size and self._young(work.queue[0], destination):
+                continue  # let a micro-batch fill up
             batch = list(islice(work.queue, size))
             events = [RoutedEvent(m.value(), m.key(), m.headers() or []) for m in batch]
             work.inflight_count = len(batch)
             work.inflight = self.pool.submit(self.sink.deliver, destination, events)
+
+    def _young(self, message: Message, destination: storage.Destination) -> bool:
+        """Whether the oldest waiting event is younger than the destination's linger."""
+        try:
+            linger = self.sink.linger_seconds(destination)
+        except InvalidSettings:
+            return False
+        _kind, stamp = message.timestamp()  # when the Event API accepted it
+        return linger > 0 and time.time() - stamp / 1000 < linger
 
     def _batch_size(self, destination: storage.Destination) -> int:
         try:

@@ -61,6 +61,9 @@ class RedisProfileSink:
     def batch_size(self, destination: Destination) -> int:
         return 500
 
+    def linger_seconds(self, destination: Destination) -> float:
+        return 0.0
+
     def deliver(self, destination: Destination, events: list[RoutedEvent]) -> None:
         try:
             settings: RedisSettings = parse_settings("redis", destination.settings)

@@ -29,6 +29,9 @@ class Sink(Protocol):
     def batch_size(self, destination: Destination) -> int:
         """Most events handed to one :meth:`deliver` call for this destination."""
 
+    def linger_seconds(self, destination: Destination) -> float:
+        """How long a partial batch may wait for more events (0: send at once)."""
+
     def deliver(self, destination: Destination, events: list[RoutedEvent]) -> None:
         """Deliver every event or raise :class:`clickstream.retry.DeliveryError`.
 

@@ -44,6 +44,10 @@ class WarehouseSink:
     def batch_size(self, destination: Destination) -> int:
         return self._settings(destination).batch_size
 
+    def linger_seconds(self, destination: Destination) -> float:
+        # Fewer, larger loads: a warehouse pays per statement, not per row.
+        return self._settings(destination).flush_seconds
+
     def _connection(self, dsn: str) -> psycopg.Connection:
         connections = getattr(self._local, "connections", None)
         if connections is None:

@@ -76,6 +76,9 @@ class WebhookSink:
     def batch_size(self, destination: Destination) -> int:
         return self._settings(destination).batch_size
 
+    def linger_seconds(self, destination: Destination) -> float:
+        return 0.0
+
     def deliver(self, destination: Destination, events: list[RoutedEvent]) -> None:
         try:
             settings = self._settings(destination)
