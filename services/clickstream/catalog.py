@@ -30,7 +30,8 @@ class DestinationCatalog:
         self._stale = True
         self._loaded_at = 0.0
         self._lock = threading.Lock()
-        #: Increases on every reload, so users can tell when to re-read (workers).
+        #: Increases on every reload, so users can tell when to re-read (workers);
+        #: 0 until the first load succeeded.
         self.version = 0
         self._listener = ChangeListener(dsn, "clickstream_destinations", self.mark_stale)
         if listen:
@@ -62,6 +63,18 @@ class DestinationCatalog:
             self._by_id = {d.id: d for d in found}
             self._loaded_at = time.monotonic()
             self.version += 1
+
+    def wait_loaded(self, stopping: threading.Event) -> bool:
+        """Block until destinations were loaded once (False if stopped first).
+
+        Routing with an empty catalog would commit events as routed to nowhere."""
+        while not stopping.is_set():
+            self._refresh()
+            if self.version:
+                return True
+            self._stale = True
+            stopping.wait(2.0)
+        return False
 
     def for_app(self, app_id: int) -> list[storage.Destination]:
         """Enabled destinations of one app."""

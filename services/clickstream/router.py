@@ -14,9 +14,10 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, NoReturn
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -89,7 +90,9 @@ class Router:
     def healthy(self) -> bool:
         return time.monotonic() - self.last_progress < 60
 
-    def run(self, stopping: Any) -> None:
+    def run(self, stopping: threading.Event) -> None:
+        if not self.catalog.wait_loaded(stopping):
+            return
         self.start()
         log.info("router started", extra={"router_id": self.router_id})
         try:
@@ -172,7 +175,7 @@ class Router:
             except BufferError:
                 self.producer.poll(0.05)  # local queue full: let deliveries drain
 
-    def _give_up(self, error: KafkaError) -> None:
+    def _give_up(self, error: KafkaError) -> NoReturn:
         """Abort the open transaction and hand over to run_router, which starts again
         with new clients from the committed offsets. Nothing of the aborted
         transaction is visible to read_committed consumers, so nothing is routed twice;
@@ -255,7 +258,7 @@ def run_router(settings: Settings) -> None:
         current[:] = [router]
         try:
             router.run(stopping)
-        except KafkaException as exc:
+        except (KafkaException, TimeoutError) as exc:
             # Kafka unreachable at start, a failed transaction, a fenced producer or
             # consumer: nothing was committed that should not have been, so begin again.
             log.error("router restarting", extra={"error": str(exc)})

@@ -166,7 +166,12 @@ class DeliveryLoop:
         if topics == self._subscribed:
             return
         if topics:
-            self.topics.ensure(topics)
+            try:
+                self.topics.ensure(topics)
+            except (KafkaException, TimeoutError) as exc:
+                log.warning("cannot create destination topics yet", extra={"error": str(exc)})
+                self._catalog_version = -1  # try again on the next round
+                return
             self.consumer.subscribe(topics, on_revoke=self._on_revoke, on_lost=self._on_revoke)
         else:
             self.consumer.unsubscribe()
@@ -285,8 +290,14 @@ class DeliveryLoop:
 
     def _dead_letter(self, work: PartitionWork, batch: list[Message]) -> None:
         topic = dead_letter_topic(self.prefix, work.destination_id)
-        self.topics.ensure([topic])
         error = (work.retry.last_error or "unknown error")[:2000]
+        try:
+            self.topics.ensure([topic])
+        except (KafkaException, TimeoutError) as exc:
+            log.error("dead-letter topic unavailable", extra={
+                "destination": work.destination_id, "error": str(exc)})
+            self._keep_for_later(work, batch)
+            return
         extra = [("error", error.encode()), ("attempts", str(work.retry.attempts).encode()),
                  ("failed_at", str(int(time.time() * 1000)).encode())]
         for message in batch:
@@ -296,11 +307,8 @@ class DeliveryLoop:
                                       headers=headers + extra)
         remaining = self.dead_letters.flush(30)
         if remaining:
-            # Not durable yet: keep the events and try the whole thing again later.
             log.error("dead-letter topic unavailable", extra={"destination": work.destination_id})
-            for message in reversed(batch):
-                work.queue.appendleft(message)
-            work.retry.next_attempt_at = time.monotonic() + 5
+            self._keep_for_later(work, batch)
             return
         log.warning("events dead-lettered",
                     extra={"destination": work.destination_id, "events": len(batch),
@@ -309,6 +317,14 @@ class DeliveryLoop:
         self._store_offset(batch[-1])
         metrics.DEAD_LETTERED.labels(str(work.destination_id), self.kind).inc(len(batch))
         self._counts(work.destination_id).dead_lettered += len(batch)
+
+    @staticmethod
+    def _keep_for_later(work: PartitionWork, batch: list[Message]) -> None:
+        """Dead letters not durable: keep the events (a dead letter written twice is
+        harmless, one lost is not) and go through delivery and budget again later."""
+        for message in reversed(batch):
+            work.queue.appendleft(message)
+        work.retry.next_attempt_at = time.monotonic() + 5
 
     def _store_offset(self, message: Message) -> None:
         try:
