@@ -12,6 +12,7 @@ import hmac
 import threading
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -54,6 +55,11 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (moment - datetime.now(timezone.utc)).total_seconds())
 
 
+def _without_query(url: str) -> str:
+    """The URL for error messages: a query string may carry a token."""
+    return urlunsplit(urlsplit(url)._replace(query="", fragment=""))
+
+
 class WebhookSink:
     def __init__(self, settings: Settings | None = None) -> None:
         self._local = threading.local()
@@ -93,14 +99,16 @@ class WebhookSink:
                                             timeout=settings.timeout_seconds,
                                             allow_redirects=False)
         except requests.RequestException as exc:
-            raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
+            # Only the type: requests' messages repeat the URL, query string and all.
+            raise DeliveryError(
+                f"{type(exc).__name__} posting to {_without_query(settings.url)}") from None
         status = response.status_code
         response.close()
         if 200 <= status < 300:
             return
         retryable = status >= 500 or status in RETRYABLE_CLIENT_ERRORS
         raise DeliveryError(
-            f"HTTP {status} from {settings.url}: {response.text[:200]}",
+            f"HTTP {status} from {_without_query(settings.url)}: {response.text[:200]}",
             retryable=retryable,
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )

@@ -66,3 +66,4 @@ def test_settings_validation() -> None:
         parse_settings("warehouse", {})
     with pytest.raises(InvalidSettings, match="schema"):
         parse_settings("warehouse", {"dsn": "x", "schema": "Bad-Name"})
+
