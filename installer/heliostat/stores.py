@@ -80,7 +80,7 @@ def _kafka(config: dict[str, Any], host: HostName) -> dict[str, Any]:
         brokers = [f"{host('kafka', i)}:{KAFKA_PORT}" for i in range(replicas)]
         voters = [f"{i}@{host('kafka', i)}:9093" for i in range(replicas)]
         return {"internal": True, "bootstrap": ",".join(brokers), "replicas": replicas,
-                "security_protocol": "PLAINTEXT", "quorum_voters": ",".join(voters),
+                "quorum_voters": ",".join(voters),
                 "replication_factor": min(replicas, 3), "storage": config["storage"]}
     return {"internal": False, "bootstrap": ",".join(config["bootstrap"]),
-            "security_protocol": config["security_protocol"], "replication_factor": 3}
+            "replication_factor": 3}

@@ -53,6 +53,8 @@ def _postgres_dsn(env: os._Environ[str] | dict[str, str]) -> str:
         "port": env.get("POSTGRES_PORT", "5432"),
         "dbname": env.get("POSTGRES_DB", "clickstream"),
         "user": env.get("POSTGRES_USER", "clickstream"),
+        # `require` or stricter for an external Postgres reached over the network.
+        "sslmode": env.get("POSTGRES_SSLMODE", "prefer"),
     }
     password = _read_secret_file(env.get("POSTGRES_PASSWORD_FILE"))
     if password is not None:

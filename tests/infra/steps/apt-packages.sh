@@ -10,6 +10,7 @@ packages=(
   redis-server
   docker-registry   # private registry with webhook notifications
   openssh-client    # ssh-keygen for host and client keys
+  wrk               # HTTP load generator of bench/clickstream
 )
 missing=()
 # Maven (and the Java it brings) may come from elsewhere than apt; only the command matters.
