@@ -4,7 +4,6 @@ data directory formatted fresh for the session, on free loopback ports."""
 from __future__ import annotations
 
 import base64
-import signal
 import subprocess
 import uuid
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from tests.infra.processes import ManagedProcess, free_port
+from tests.infra.processes import LoopbackServer, ManagedProcess, free_port
 from tests.infra.run_dir import RunDir
 from tests.infra.settings import NotProvisioned, kafka_lib, require
 
@@ -56,7 +55,10 @@ def cluster_id() -> str:
             return text
 
 
-class KafkaBroker:
+class KafkaBroker(LoopbackServer):
+    # A controlled shutdown (and a start that recovers logs) can take a while.
+    start_timeout = stop_timeout = 90
+
     def __init__(self, run: RunDir) -> None:
         lib = require(kafka_lib() / ".complete", "the Kafka jars").parent
         self.port = free_port()
@@ -97,22 +99,9 @@ class KafkaBroker:
         if result.returncode != 0:
             raise NotProvisioned(f"Kafka storage format failed:\n{result.stdout}\n{result.stderr}")
 
-    def start(self, timeout: float = 90) -> None:
-        """Starts the broker on the same data directory and waits until it answers."""
-        self._process.start()
-        self._process.wait_until(self._answers, f"a broker on {self.bootstrap}", timeout)
-
-    def stop(self) -> None:
-        """Controlled shutdown (SIGTERM), waiting for the process to exit."""
-        self._process.stop(signal.SIGTERM, timeout=90)
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown at all; the next start recovers the logs."""
-        self._process.kill()
-
     @property
-    def running(self) -> bool:
-        return self._process.running
+    def _readiness(self) -> str:
+        return f"a broker on {self.bootstrap}"
 
     def admin(self, **config: object) -> AdminClient:
         return AdminClient({"bootstrap.servers": self.bootstrap, **config})

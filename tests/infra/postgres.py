@@ -13,12 +13,15 @@ from contextlib import contextmanager
 
 import psycopg
 
-from tests.infra.processes import ManagedProcess, free_port
+from tests.infra.processes import LoopbackServer, ManagedProcess, free_port
 from tests.infra.run_dir import RunDir
 from tests.infra.settings import pinned, postgres_bin, postgres_template, require
 
 
-class PostgresServer:
+class PostgresServer(LoopbackServer):
+    # Fast shutdown: sessions are disconnected, the cluster shuts down cleanly.
+    stop_signal = signal.SIGINT
+
     def __init__(self, run: RunDir) -> None:
         template = require(postgres_template(), "the Postgres template cluster")
         binary = require(postgres_bin() / "postgres", "Postgres")
@@ -56,20 +59,8 @@ class PostgresServer:
         return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/{database}"
 
     @property
-    def running(self) -> bool:
-        return self._process.running
-
-    def start(self) -> None:
-        self._process.start()
-        self._process.wait_until(self._answers, f"connections on 127.0.0.1:{self.port}")
-
-    def stop(self) -> None:
-        """Fast shutdown (SIGINT): sessions are disconnected, the cluster shuts down cleanly."""
-        self._process.stop(signal.SIGINT)
-
-    def kill(self) -> None:
-        """Crash: SIGKILL to the postmaster and its backends; the next start recovers."""
-        self._process.kill()
+    def _readiness(self) -> str:
+        return f"connections on 127.0.0.1:{self.port}"
 
     def _answers(self) -> bool:
         try:

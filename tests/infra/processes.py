@@ -134,3 +134,40 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
             return True
     except OSError:
         return False
+
+
+class LoopbackServer:
+    """A server a test session runs as its own process on loopback.
+
+    Subclasses set `_process`, say what "ready" means (`_answers`, `_readiness`) and,
+    where the server needs it, a gentler stop signal or longer timeouts.
+    """
+
+    _process: ManagedProcess
+    stop_signal: signal.Signals = signal.SIGTERM
+    start_timeout: float = 60
+    stop_timeout: float = 60
+
+    def _answers(self) -> bool:
+        raise NotImplementedError
+
+    @property
+    def _readiness(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def running(self) -> bool:
+        return self._process.running
+
+    def start(self) -> None:
+        """Starts the process and waits until it answers; fails early, with its log."""
+        self._process.start()
+        self._process.wait_until(self._answers, self._readiness, self.start_timeout)
+
+    def stop(self) -> None:
+        """A clean shutdown with `stop_signal`, waiting for the process to exit."""
+        self._process.stop(self.stop_signal, timeout=self.stop_timeout)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown at all; the next start must recover."""
+        self._process.kill()

@@ -7,14 +7,14 @@ import shutil
 
 import redis
 
-from tests.infra.processes import ManagedProcess, free_port
+from tests.infra.processes import LoopbackServer, ManagedProcess, free_port
 from tests.infra.run_dir import RunDir
 from tests.infra.settings import NotProvisioned
 
 DATABASES = 16
 
 
-class RedisServer:
+class RedisServer(LoopbackServer):
     def __init__(self, run: RunDir) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
@@ -37,18 +37,8 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     @property
-    def running(self) -> bool:
-        return self._process.running
-
-    def start(self) -> None:
-        self._process.start()
-        self._process.wait_until(self._answers, f"PING on 127.0.0.1:{self.port}")
-
-    def stop(self) -> None:
-        self._process.stop()
-
-    def kill(self) -> None:
-        self._process.kill()
+    def _readiness(self) -> str:
+        return f"PING on 127.0.0.1:{self.port}"
 
     def flushed_database_url(self) -> str:
         """URL of a logical database emptied for the caller."""

@@ -10,7 +10,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.infra.processes import ManagedProcess, free_port
+from tests.infra.processes import LoopbackServer, ManagedProcess, free_port
 from tests.infra.run_dir import RunDir
 from tests.infra.settings import NotProvisioned
 
@@ -39,7 +39,7 @@ notifications:
 """
 
 
-class Registry:
+class Registry(LoopbackServer):
     def __init__(self, run: RunDir) -> None:
         binary = shutil.which("docker-registry")
         if binary is None:
@@ -63,15 +63,8 @@ class Registry:
         self._config.write_text(text)
 
     @property
-    def running(self) -> bool:
-        return self._process.running
-
-    def start(self) -> None:
-        self._process.start()
-        self._process.wait_until(self._answers, f"GET http://{self.url}/v2/")
-
-    def stop(self) -> None:
-        self._process.stop()
+    def _readiness(self) -> str:
+        return f"GET http://{self.url}/v2/"
 
     @contextmanager
     def with_notifications(self, url: str) -> Iterator[Registry]:
