@@ -53,10 +53,15 @@ output_option = click.option(
 
 def _load(config_file: Path | None) -> Any:
     from heliostat.config import config_from_document, load_config
+    from heliostat.problems import InvalidInput
     from heliostat.yaml_source import load_yaml_text
 
     if config_file is not None and str(config_file) == "-":
-        return config_from_document(load_yaml_text(sys.stdin.read(), "<stdin>"))
+        try:
+            text = sys.stdin.buffer.read().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput.single("<stdin>", f"is not UTF-8 text ({exc.reason})") from None
+        return config_from_document(load_yaml_text(text, "<stdin>"))
     return load_config(config_file)
 
 

@@ -76,7 +76,7 @@ def load_yaml_text(text: str, name: str, loader_class: type = yaml.SafeLoader) -
     except yaml.reader.ReaderError as exc:  # checked before parsing starts
         line = text[: exc.position].count("\n") + 1
         raise InvalidInput.single(
-            name, f"not valid YAML: character {exc.character!r} is not allowed", line=line
+            name, f"not valid YAML: character U+{exc.character:04X} is not allowed", line=line
         ) from None
     try:
         node = loader.get_single_node()

@@ -31,14 +31,25 @@ def test_invalid_config_exits_2_with_file_line_and_key(tmp_path: Path):
         f"{config}:6: modules.clickstream.event_api.replicas: -1 is less than the minimum of 1")
 
 
+def validate_stdin(data: bytes) -> tuple[int, str]:
+    """`heliostat validate -f -` as a real process: what a user sees, stderr included."""
+    process = subprocess.run([sys.executable, "-m", "heliostat", "validate", "-f", "-"],
+                             input=data, capture_output=True, cwd=ROOT,
+                             env={"PYTHONPATH": str(ROOT / "installer")})
+    return process.returncode, process.stderr.decode()
+
+
 def test_bad_input_never_shows_a_traceback():
-    # A real process: what a user sees, including stderr, for several kinds of bad input.
-    for text in ["a: [", "- x", "apiVersion: heliostat/v1\nname: a\nprofile: 3\n", "\x00"]:
-        process = subprocess.run([sys.executable, "-m", "heliostat", "validate", "-f", "-"],
-                                 input=text, capture_output=True, text=True, cwd=ROOT,
-                                 env={"PYTHONPATH": str(ROOT / "installer")})
-        assert process.returncode == 2, process.stderr
-        assert "Traceback" not in process.stderr and process.stderr.startswith("<stdin>")
+    for data in [b"a: [", b"- x", b"apiVersion: heliostat/v1\nname: a\nprofile: 3\n", b"\x00",
+                 b"a: !!python/object:os.system x\n"]:
+        code, stderr = validate_stdin(data)
+        assert code == 2, stderr
+        assert "Traceback" not in stderr and stderr.startswith("<stdin>:"), stderr
+
+
+def test_standard_input_that_is_not_utf8():
+    assert validate_stdin(b"a: \xff\n") == (
+        2, "<stdin>: is not UTF-8 text (invalid start byte)\n")
 
 
 def test_render_for_another_profile(tmp_path: Path):

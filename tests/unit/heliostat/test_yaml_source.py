@@ -37,7 +37,7 @@ def test_merge_keys_are_resolved():
     ("a: [1\n", "p.yaml:2: not valid YAML: expected ',' or ']', but got '<stream end>'"),
     ("? [1, 2]\n: x\n", "p.yaml:1: keys must be strings, not list [1, 2]"),
     ("1: x\n", "p.yaml:1: keys must be strings, not integer 1"),
-    ("a: 1\nb: \x00\n", "p.yaml:2: not valid YAML: character 0 is not allowed"),
+    ("a: 1\nb: \x00\n", "p.yaml:2: not valid YAML: character U+0000 is not allowed"),
     ("a: 1\n---\nb: 2\n", "p.yaml:2: not valid YAML: expected a single document in the stream, "
                           "but found another document"),
 ])
