@@ -53,22 +53,15 @@ CREATE TABLE clickstream.delivery_state (
 
 -- Caches in the Event API, router and workers listen on these channels, so a change
 -- made by anyone (this CLI, Pilot, plain SQL) reaches them at once.
-CREATE FUNCTION clickstream.notify_write_keys() RETURNS trigger AS $$
+CREATE FUNCTION clickstream.notify_change() RETURNS trigger AS $$
 BEGIN
-    PERFORM pg_notify('clickstream_write_keys', '');
+    PERFORM pg_notify(TG_ARGV[0], '');  -- the channel, named by the trigger
     RETURN NULL;
 END $$ LANGUAGE plpgsql;
 
 CREATE TRIGGER write_keys_changed AFTER INSERT OR UPDATE OR DELETE ON clickstream.write_keys
-    FOR EACH STATEMENT EXECUTE FUNCTION clickstream.notify_write_keys();
+    FOR EACH STATEMENT EXECUTE FUNCTION clickstream.notify_change('clickstream_write_keys');
 CREATE TRIGGER apps_changed AFTER UPDATE OR DELETE ON clickstream.apps
-    FOR EACH STATEMENT EXECUTE FUNCTION clickstream.notify_write_keys();
-
-CREATE FUNCTION clickstream.notify_destinations() RETURNS trigger AS $$
-BEGIN
-    PERFORM pg_notify('clickstream_destinations', '');
-    RETURN NULL;
-END $$ LANGUAGE plpgsql;
-
+    FOR EACH STATEMENT EXECUTE FUNCTION clickstream.notify_change('clickstream_write_keys');
 CREATE TRIGGER destinations_changed AFTER INSERT OR UPDATE OR DELETE ON clickstream.destinations
-    FOR EACH STATEMENT EXECUTE FUNCTION clickstream.notify_destinations();
+    FOR EACH STATEMENT EXECUTE FUNCTION clickstream.notify_change('clickstream_destinations');
