@@ -63,13 +63,11 @@ def _postgres(config: dict[str, Any], users: list[str], host: HostName) -> dict[
 
 def _redis(config: dict[str, Any], host: HostName) -> dict[str, Any]:
     if config["mode"] == "internal":
-        return {"internal": True, "host": host("redis"), "port": REDIS_PORT, "tls": False,
-                "secret": "redis-password", "storage": config["storage"],
+        return {"internal": True, "secret": "redis-password", "storage": config["storage"],
                 "url": f"redis://{host('redis')}:{REDIS_PORT}/0"}
     scheme = "rediss" if config["tls"] else "redis"
     password_file = config.get("password_file")
-    return {"internal": False, "host": config["host"], "port": config["port"],
-            "tls": config["tls"], "secret": "redis-external" if password_file else "",
+    return {"internal": False, "secret": "redis-external" if password_file else "",
             "password_file": password_file,
             "url": f"{scheme}://{config['host']}:{config['port']}/0"}
 
@@ -82,5 +80,4 @@ def _kafka(config: dict[str, Any], host: HostName) -> dict[str, Any]:
         return {"internal": True, "bootstrap": ",".join(brokers), "replicas": replicas,
                 "quorum_voters": ",".join(voters),
                 "replication_factor": min(replicas, 3), "storage": config["storage"]}
-    return {"internal": False, "bootstrap": ",".join(config["bootstrap"]),
-            "replication_factor": 3}
+    return {"internal": False, "bootstrap": ",".join(config["bootstrap"])}
