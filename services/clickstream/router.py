@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -34,6 +35,17 @@ log = logging.getLogger(__name__)
 BATCH_MESSAGES = 5000
 IDLE_POLL_SECONDS = 0.1
 TRANSACTION_TIMEOUT_MS = 15000
+
+
+@dataclass(frozen=True)
+class Routing:
+    """What becomes of one event: the topics it is copied to, and with which headers."""
+
+    app_id: int
+    topics: list[str]
+    headers: list[tuple[str, bytes]]
+    destination_ids: list[int] = field(default_factory=list)
+    invalid_reason: str | None = None
 
 
 class Router:
@@ -77,8 +89,12 @@ class Router:
                 # would then add 100 ms to nearly every batch.
                 "retry.backoff.ms": 1,
                 "retry.backoff.max.ms": 20,
+                # Checked before every commit (see route_batch); only failures matter.
+                "on_delivery": self._on_delivery,
+                "delivery.report.only.error": True,
             },
         ))
+        self._failed_deliveries: list[KafkaError] = []
         self.last_progress = time.monotonic()
         self._lag_checked = 0.0
 
@@ -124,43 +140,54 @@ class Router:
         live = [m for m in messages if not _is_partition_event(m)]
         if not live:
             return
-        routed: Counter[int] = Counter()
-        invalid: Counter[str] = Counter()
-        recent: list[tuple[int, bytes]] = []
+        routings = [self._routing_of(message) for message in live]
+        # Topics are made ready before the transaction begins: the first message to a
+        # topic created inside the transaction was seen missing from the committed
+        # transaction, with no error from the client or the broker.
+        self.topics.ensure({topic for routing in routings for topic in routing.topics})
         try:
             self.producer.begin_transaction()
-            for message in live:
-                self._route_one(message, routed, invalid, recent)
+            for message, routing in zip(live, routings, strict=True):
+                for topic in routing.topics:
+                    self._produce(topic, message, routing.headers)
+            self._confirm_deliveries()
             self.producer.send_offsets_to_transaction(
                 _next_offsets(live), self.consumer.consumer_group_metadata(), 10
             )
             self.producer.commit_transaction(10)
         except KafkaException as exc:
             self._give_up(exc.args[0])
+        self._account(live, routings)
+        metrics.ROUTER_BATCHES.observe(time.perf_counter() - started)
+
+    def _routing_of(self, message: Message) -> Routing:
+        headers = message.headers() or []
+        app_id, reason, event = _decode(message.value(), headers)
+        if reason is not None:
+            return Routing(app_id, [self.invalid], [*headers, ("reason", reason.encode())],
+                           invalid_reason=reason)
+        destinations = select_destinations(event, self.catalog.for_app(app_id))
+        prefix = self.settings.topic_prefix
+        return Routing(app_id, [destination_topic(prefix, d.id) for d in destinations],
+                       headers, destination_ids=[d.id for d in destinations])
+
+    def _account(self, messages: list[Message], routings: list[Routing]) -> None:
+        """Metrics and the recent-events stream, once the batch is committed."""
+        routed: Counter[int] = Counter()
+        invalid: Counter[str] = Counter()
+        recent: list[tuple[int, bytes]] = []
+        for message, routing in zip(messages, routings, strict=True):
+            if routing.invalid_reason is not None:
+                invalid[routing.invalid_reason] += 1
+                continue
+            routed.update(routing.destination_ids)
+            recent.append((routing.app_id, message.value()))
         for destination_id, count in routed.items():
             metrics.ROUTED.labels(str(destination_id)).inc(count)
         for reason, count in invalid.items():
             metrics.INVALID.labels(reason).inc(count)
-        metrics.ROUTER_BATCHES.observe(time.perf_counter() - started)
         if recent:
             self.recent.add(recent)
-
-    def _route_one(self, message: Message, routed: Counter[int], invalid: Counter[str],
-                   recent: list[tuple[int, bytes]]) -> None:
-        value = message.value()
-        headers = message.headers() or []
-        app_id, reason, event = _decode(value, headers)
-        if reason is not None:
-            invalid[reason] += 1
-            self._produce(self.invalid, message,
-                          [*headers, ("reason", reason.encode())])
-            return
-        recent.append((app_id, value))
-        for destination in select_destinations(event, self.catalog.for_app(app_id)):
-            topic = destination_topic(self.settings.topic_prefix, destination.id)
-            self.topics.ensure([topic])
-            self._produce(topic, message, headers)
-            routed[destination.id] += 1
 
     def _produce(self, topic: str, message: Message,
                  headers: list[tuple[str, bytes]]) -> None:
@@ -174,6 +201,26 @@ class Router:
                 return
             except BufferError:
                 self.producer.poll(0.05)  # local queue full: let deliveries drain
+
+    def _on_delivery(self, error: KafkaError | None, _message: Message) -> None:
+        if error is not None:
+            self._failed_deliveries.append(error)
+
+    def _confirm_deliveries(self) -> None:
+        """Wait until the broker holds every message of the open transaction.
+
+        commit_transaction flushes too, but some librdkafka versions have committed
+        transactions that silently lacked a failed message (seen here: the first
+        message to a just-created topic). Committing only after every delivery report
+        came back clean keeps routing exactly-once whatever the client does.
+        """
+        remaining = self.producer.flush(10)
+        failures, self._failed_deliveries = self._failed_deliveries, []
+        if remaining:
+            raise KafkaException(KafkaError(
+                KafkaError._TIMED_OUT, f"{remaining} routed events not acknowledged in time"))
+        if failures:
+            raise KafkaException(failures[0])
 
     def _give_up(self, error: KafkaError) -> NoReturn:
         """Abort the open transaction and hand over to run_router, which starts again

@@ -9,6 +9,7 @@ invalid    events the router could not route, with the reason
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 
 from confluent_kafka import KafkaError, KafkaException
@@ -64,4 +65,23 @@ class TopicCreator:
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise
+        for name in missing:
+            self._wait_until_led(name, timeout)
             self._known.add(name)
+
+    def _wait_until_led(self, name: str, timeout: float) -> None:
+        """Return once every partition of ``name`` has a leader.
+
+        Kafka answers CreateTopics before the brokers have made the partitions ready;
+        writing to them in that window is where a transaction lost a message.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            topic = self._admin.list_topics(name, timeout=timeout).topics.get(name)
+            if (topic is not None and topic.error is None and topic.partitions
+                    and all(p.leader >= 0 and p.error is None
+                            for p in topic.partitions.values())):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topic {name} has partitions without a leader")
+            time.sleep(0.05)

@@ -16,6 +16,13 @@ def _message_ids(messages: list) -> Counter[str]:
     return Counter(json.loads(m.value())["messageId"] for m in messages)
 
 
+def _raw_positions(pipeline: Pipeline, ids: set[str]) -> list[tuple[int, int]]:
+    """(partition, offset) in the raw topic of the given events: where a loss began."""
+    raw = pipeline.read_topic(f"{pipeline.prefix}.raw", timeout=20)
+    return sorted((m.partition(), m.offset()) for m in raw
+                  if json.loads(m.value())["messageId"] in ids)
+
+
 def test_router_sigkilled_mid_stream_routes_every_event_exactly_once(
         pipeline: Pipeline) -> None:
     app_id, key = pipeline.create_app()
@@ -43,6 +50,9 @@ def test_router_sigkilled_mid_stream_routes_every_event_exactly_once(
             f"{pipeline.prefix}.dest.{destination.id}", expect=len(accepted), timeout=60))
         duplicates = {m: n for m, n in routed.items() if n > 1}
         assert duplicates == {}
+        missing = accepted - set(routed)
+        assert not missing, f"not routed, at raw (partition, offset): " \
+                            f"{_raw_positions(pipeline, missing)}"
         assert set(routed) == accepted
 
 
