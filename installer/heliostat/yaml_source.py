@@ -48,6 +48,12 @@ def format_path(path: KeyPath) -> str:
     return text
 
 
+# Far beyond any real platform.yaml, far below what would exhaust time or memory:
+# aliases let a few lines expand to billions of values ("billion laughs"), and the
+# parser recurses once per nesting level.
+MAX_VALUES = 100_000
+MAX_DEPTH = 64
+
 # libyaml for heliostat's own data files (catalog, schemas): several times faster. A
 # user's file goes through the pure-Python parser, whose error messages are clearer.
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -83,8 +89,11 @@ def load_yaml_text(text: str, name: str, loader_class: type = yaml.SafeLoader) -
         if node is None:
             raise InvalidInput.single(name, "is empty: expected a YAML mapping")
         document = YamlDocument(data=None, file=name)
-        document.data = _construct(loader, node, (), document)
+        document.data = _Construction(loader, document).value_of(node, ())
         return document
+    except RecursionError:
+        raise InvalidInput.single(
+            name, f"not valid YAML: nested more than {MAX_DEPTH} levels deep") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -98,13 +107,39 @@ def load_yaml_text(text: str, name: str, loader_class: type = yaml.SafeLoader) -
         loader.dispose()
 
 
-def _construct(loader: Any, node: yaml.Node, path: KeyPath, doc: YamlDocument) -> Any:
-    doc.lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # resolves `<<` merge keys
+class _Construction:
+    """Builds Python values from the node tree, recording lines, within the limits."""
+
+    def __init__(self, loader: Any, doc: YamlDocument) -> None:
+        self.loader = loader
+        self.doc = doc
+        self.values = 0
+
+    def value_of(self, node: yaml.Node, path: KeyPath) -> Any:
+        doc = self.doc
+        line = node.start_mark.line + 1
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise InvalidInput.single(
+                doc.file, f"more than {MAX_VALUES:,} values (after expanding aliases)",
+                line=line, path=format_path(path))
+        if len(path) > MAX_DEPTH:
+            raise InvalidInput.single(
+                doc.file, f"nested more than {MAX_DEPTH} levels deep",
+                line=line, path=format_path(path))
+        doc.lines.setdefault(path, line)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.value_of(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self.loader.construct_object(node, deep=True)
+
+    def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
+        doc = self.doc
+        self.loader.flatten_mapping(node)  # resolves `<<` merge keys
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = self.loader.construct_object(key_node, deep=True)
             line = key_node.start_mark.line + 1
             if not isinstance(key, str):
                 raise InvalidInput.single(
@@ -116,11 +151,8 @@ def _construct(loader: Any, node: yaml.Node, path: KeyPath, doc: YamlDocument) -
                     doc.file, f"duplicate key (first defined on line {first})",
                     line=line, path=format_path((*path, key)))
             doc.lines[(*path, key)] = line
-            result[key] = _construct(loader, value_node, (*path, key), doc)
+            result[key] = self.value_of(value_node, (*path, key))
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(loader, item, (*path, i), doc) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
 
 
 def _type_name(value: Any) -> str:

@@ -60,3 +60,33 @@ def test_key_paths_quote_keys_that_are_not_plain():
     assert format_path(("modules", "clickstream", "event_api")) == "modules.clickstream.event_api"
     assert format_path(("ports", 0, "name")) == "ports[0].name"
     assert format_path(("target", "my key", "a.b", "")) == "target['my key']['a.b']['']"
+
+
+def test_alias_expansion_is_bounded():
+    # Nine levels of ten aliases each would expand to a billion values.
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, 10):
+        previous = f"*a{level - 1}"
+        lines.append(f"a{level}: &a{level} [{', '.join([previous] * 10)}]")
+    assert problem_of("\n".join(lines) + "\n").endswith(
+        "more than 100,000 values (after expanding aliases)")
+
+
+def test_aliases_within_the_bound_are_expanded():
+    doc = load_yaml_text("a: &a {x: 1}\nb: [*a, *a]\n", "p.yaml")
+    assert doc.data["b"] == [{"x": 1}, {"x": 1}]
+
+
+@pytest.mark.parametrize("depth", [65, 5000])
+def test_deep_nesting_is_refused_not_a_crash(depth):
+    problem = problem_of("a: " + "[" * depth + "]" * depth + "\n")
+    assert problem.startswith("p.yaml:")
+    assert "nested more than 64 levels deep" in problem
+
+
+def test_nesting_up_to_the_limit_is_accepted():
+    doc = load_yaml_text("a: " + "[" * 63 + "1" + "]" * 63 + "\n", "p.yaml")
+    value = doc.data["a"]
+    for _ in range(62):
+        (value,) = value
+    assert value == [1]
