@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -58,8 +59,7 @@ class Router:
         # A stable id per replica: after a crash, the restarted router fences its
         # predecessor's open transaction at once instead of waiting for it to time out,
         # and static group membership hands it the same partitions without a rebalance.
-        self.router_id = (router_id or os.environ.get("CLICKSTREAM_ROUTER_ID")
-                          or socket.gethostname())
+        self.router_id = router_id or router_id_from_env(os.environ)
         self.catalog = catalog or DestinationCatalog(settings.postgres_dsn)
         self.topics = TopicCreator(settings.kafka_bootstrap, settings.topic_partitions)
         self.recent = RecentEvents(settings.redis_url, prefix)
@@ -248,6 +248,16 @@ class Router:
         except KafkaException:
             return
         metrics.CONSUMER_LAG.labels("router").set(lag)
+
+
+def router_id_from_env(environ: Mapping[str, str]) -> str:
+    """CLICKSTREAM_ROUTER_ID, else one per replica of the platform's stateful router
+    (REPLICA_INDEX), else the host name (stable only where hosts are)."""
+    if environ.get("CLICKSTREAM_ROUTER_ID"):
+        return environ["CLICKSTREAM_ROUTER_ID"]
+    if environ.get("REPLICA_INDEX"):
+        return f"router-{environ['REPLICA_INDEX']}"
+    return socket.gethostname()
 
 
 def _is_partition_event(message: Message) -> bool:

@@ -1,5 +1,8 @@
+import socket
+
 import pytest
 
+from clickstream.router import router_id_from_env
 from clickstream.routing import integration_enabled, passes_filters, select_destinations
 from clickstream.storage import Destination
 
@@ -38,3 +41,13 @@ def test_select_combines_both() -> None:
     assert select_destinations(event, [hook, warehouse]) == [hook]
     event = {"type": "track", "event": "x", "integrations": {"Hook": False}}
     assert select_destinations(event, [hook, warehouse]) == [warehouse]
+
+
+@pytest.mark.parametrize(("environ", "expected"), [
+    ({"CLICKSTREAM_ROUTER_ID": "eu-1", "REPLICA_INDEX": "2"}, "eu-1"),
+    ({"REPLICA_INDEX": "2"}, "router-2"),
+    ({"REPLICA_INDEX": "0"}, "router-0"),
+    ({}, socket.gethostname()),
+])
+def test_router_id_is_stable_per_replica(environ, expected):
+    assert router_id_from_env(environ) == expected
