@@ -209,10 +209,9 @@ class Router:
     def _confirm_deliveries(self) -> None:
         """Wait until the broker holds every message of the open transaction.
 
-        commit_transaction flushes too, but some librdkafka versions have committed
-        transactions that silently lacked a failed message (seen here: the first
-        message to a just-created topic). Committing only after every delivery report
-        came back clean keeps routing exactly-once whatever the client does.
+        commit_transaction flushes too; checking every delivery report ourselves means
+        a message the client gave up on always aborts the transaction, even in client
+        versions that committed without it (librdkafka has had such bugs).
         """
         remaining = self.producer.flush(10)
         failures, self._failed_deliveries = self._failed_deliveries, []
