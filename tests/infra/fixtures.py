@@ -205,10 +205,11 @@ def registry(testbed_run: RunDir) -> Iterator[Registry]:
 
 @pytest.fixture
 def webhook_sink() -> Iterator[HttpSink]:
-    """An HTTP endpoint on loopback recording each request: `.url`, `.received`, `.wait_for()`."""
+    """An HTTP endpoint on loopback recording each request: `.url`, `.received`, `.events()`,
+    `.wait_for()`, `.wait_until()`; the test sets `.status`/`.script` or `.stop()`s it."""
     sink = HttpSink()
     yield sink
-    sink.close()
+    sink.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import pytest
 
 from clickstream.migrate import migrate
 from tests.integration.clickstream.pipeline import Pipeline
-from tests.integration.clickstream.receiver import Receiver
 
 
 @pytest.fixture
@@ -35,8 +34,3 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     setattr(item, f"rep_{report.when}", report)
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    running = Receiver()
-    yield running
-    running.stop()

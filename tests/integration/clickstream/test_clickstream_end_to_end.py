@@ -10,14 +10,14 @@ from datetime import datetime
 import psycopg
 import requests
 
+from tests.infra.http_sink import HttpSink
 from tests.integration.clickstream.pipeline import Pipeline
-from tests.integration.clickstream.receiver import Receiver
 
 
 def test_event_reaches_webhook_signed_with_server_fields(pipeline: Pipeline,
-                                                         receiver: Receiver) -> None:
+                                                         webhook_sink: HttpSink) -> None:
     app_id, key = pipeline.create_app()
-    pipeline.create_destination(app_id, "Hook", "webhook", {"url": receiver.url},
+    pipeline.create_destination(app_id, "Hook", "webhook", {"url": webhook_sink.url},
                                 secret="s3cret")
     pipeline.event_api()
     pipeline.router()
@@ -31,8 +31,8 @@ def test_event_reaches_webhook_signed_with_server_fields(pipeline: Pipeline,
     assert response.status_code == 200, response.text
     assert response.json() == {"success": True}
 
-    receiver.wait_until(lambda: len(receiver.requests) == 1)
-    request = receiver.requests[0]
+    webhook_sink.wait_until(lambda: len(webhook_sink.received) == 1)
+    request = webhook_sink.received[0]
     event = request.json()
     assert {k: event[k] for k in ("userId", "event", "properties", "sentAt")} == {
         k: sent[k] for k in ("userId", "event", "properties", "sentAt")}

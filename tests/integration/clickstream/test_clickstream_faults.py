@@ -7,9 +7,9 @@ import signal
 import time
 from collections import Counter
 
+from tests.infra.http_sink import HttpSink
 from tests.integration.clickstream.load import Load
 from tests.integration.clickstream.pipeline import Pipeline
-from tests.integration.clickstream.receiver import Receiver
 
 
 def _message_ids(messages: list) -> Counter[str]:
@@ -57,10 +57,10 @@ def test_router_sigkilled_mid_stream_routes_every_event_exactly_once(
 
 
 def test_kafka_stopped_for_30s_every_200_is_delivered_the_rest_refused_with_503(
-        pipeline: Pipeline, receiver: Receiver, kafka) -> None:
+        pipeline: Pipeline, webhook_sink: HttpSink, kafka) -> None:
     app_id, key = pipeline.create_app()
     pipeline.create_destination(app_id, "Hook", "webhook",
-                                {"url": receiver.url, "batch_size": 50})
+                                {"url": webhook_sink.url, "batch_size": 50})
     pipeline.event_api(workers=2, threads=16)
     pipeline.router()
     pipeline.worker("webhook")
@@ -77,7 +77,7 @@ def test_kafka_stopped_for_30s_every_200_is_delivered_the_rest_refused_with_503(
 
     assert set(load.statuses) <= {200, 503}, load.statuses
     assert load.statuses[503] > 0, "Kafka was down, yet nothing was refused"
-    receiver.wait_until(
-        lambda: load.accepted <= {e["messageId"] for e in receiver.events()}, timeout=120)
-    delivered = {e["messageId"] for e in receiver.events()}
+    webhook_sink.wait_until(
+        lambda: load.accepted <= {e["messageId"] for e in webhook_sink.events()}, timeout=120)
+    delivered = {e["messageId"] for e in webhook_sink.events()}
     assert load.accepted - delivered == set()
