@@ -1,0 +1,1 @@
+"""Hermetic image builds from `bundles/*/images/*/` recipes (see docs/images.md)."""
