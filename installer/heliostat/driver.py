@@ -1,0 +1,136 @@
+"""The seam between heliostat's target-neutral core and one target (Compose, Kubernetes…).
+
+A driver knows how to read what runs on its target and how to change one object there.
+Everything else — planning, dependency waves, health gates, rollback, the release
+ledger and its lock — is written once above it (see docs/drivers.md). So this module
+holds only the few types both sides speak, and the `Driver` protocol.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Literal, Protocol
+
+from heliostat.ledger_store import LedgerStore
+
+Action = Literal["create", "update", "replace", "delete", "unchanged"]
+ObservedHealth = Literal["healthy", "starting", "unhealthy", "unknown"]
+
+
+def spec_hash(spec: Mapping[str, Any]) -> str:
+    """sha256 of the spec's canonical JSON: the same spec always hashes the same."""
+    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                           allow_nan=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class DesiredObject:
+    """One object the rendered manifests ask for: a container, a Kubernetes object, an app.
+
+    `key` is unique on the target (`kafka-0`, `event-api`, `configmap/event-api`).
+    `depends_on` names services, as the neutral model does; the planner layers services
+    into waves from it, and every object of a service is in its service's wave.
+    `spec` is everything `apply` needs, as plain JSON-able data.
+    """
+
+    key: str
+    service: str
+    spec: dict[str, Any]
+    depends_on: tuple[str, ...] = ()
+
+    @cached_property  # specs are large and a plan asks more than once
+    def spec_hash(self) -> str:
+        return spec_hash(self.spec)
+
+
+@dataclass(frozen=True)
+class LiveObject:
+    """One object as the driver observed it on the target.
+
+    Drivers record `spec_hash`, `revision` and `wave` with the object when they apply it
+    (labels, annotations), and read them back in `observe`. `spec` is the spec it was
+    applied with when the driver can read that back too; without it the plan can say an
+    object changed but not which fields. `wave` orders deletions (0: not recorded).
+    """
+
+    key: str
+    service: str
+    spec_hash: str
+    revision: int
+    health: ObservedHealth = "unknown"
+    wave: int = 0
+    spec: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    """One thing to do to one object; `changed` lists dotted paths (`env.KAFKA_BOOTSTRAP`)."""
+
+    action: Action
+    key: str
+    wave: int
+    desired: DesiredObject | None
+    live: LiveObject | None
+    changed: tuple[str, ...] = ()
+
+    @property
+    def service(self) -> str:
+        obj = self.desired or self.live
+        assert obj is not None, "a step has a desired or a live object"
+        return obj.service
+
+
+@dataclass(frozen=True)
+class Health:
+    """What `wait` found: healthy, or failed with why and the object's last log lines."""
+
+    healthy: bool
+    reason: str = ""
+    logs: tuple[str, ...] = ()
+
+    @classmethod
+    def ok(cls) -> Health:
+        return cls(True)
+
+    @classmethod
+    def failed(cls, reason: str, logs: tuple[str, ...] = ()) -> Health:
+        return cls(False, reason, logs)
+
+
+class Driver(Protocol):
+    """What a target must provide. Each method does one target operation and no policy."""
+
+    # Top-level spec fields the target cannot change in place (a StatefulSet's
+    # volumeClaimTemplates, a container's volumes): a change to one plans a replace.
+    immutable_fields: frozenset[str]
+
+    def desired_objects(self, manifests: Mapping[str, str]) -> list[DesiredObject]:
+        """The objects these manifests describe: file name -> the text `render` writes.
+
+        Taking the written text, not the model, is what makes `render` output exactly
+        what `install` applies, and lets `rollback` apply a revision's stored manifests.
+        """
+        ...
+
+    def observe(self) -> dict[str, LiveObject]:
+        """Every object of this platform on the target, by key."""
+        ...
+
+    def apply(self, step: PlanStep, revision: int) -> None:
+        """Do one create, update, replace or delete, labelling the object with `revision`,
+        `step.wave` and the desired spec hash. Returns once the target accepted it;
+        health is `wait`'s job. Raises on a target error."""
+        ...
+
+    def wait(self, step: PlanStep, deadline: float) -> Health:
+        """Until `deadline` (a `time.monotonic()` value): is the applied object healthy?"""
+        ...
+
+    def ledger_store(self) -> LedgerStore:
+        """Where this target keeps the release ledger and its lock."""
+        ...
