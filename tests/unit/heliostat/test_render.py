@@ -115,7 +115,7 @@ def test_kubernetes_objects(example_config):
     assert ingress["ingressClassName"] == "nginx"
     paths = {p["path"]: p["backend"]["service"]["name"]
              for p in ingress["rules"][0]["http"]["paths"]}
-    assert paths == {"/v1/": "event-api", "/": "pilot", "/airflow/": "airflow-webserver",
+    assert paths == {"/v1/": "event-api", "/": "pilot", "/airflow/": "airflow-api-server",
                      "/flower/": "airflow-flower"}
     # secrets only by reference
     pilot = objects[("Deployment", "pilot")]["spec"]["template"]["spec"]
