@@ -9,7 +9,7 @@ VENV := $(CACHE)/venv-$(VENV_KEY)
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: venv zipapp test test-unit testbed lint demo docs golden clean
+.PHONY: venv zipapp images bundle test test-unit testbed lint demo docs golden clean
 
 venv: $(VENV)/.done
 $(VENV)/.done: pyproject.toml
@@ -21,6 +21,15 @@ $(VENV)/.done: pyproject.toml
 
 zipapp: venv
 	$(PY) tools/build_zipapp.py --cache $(CACHE)/zipapp-wheels --out dist/heliostat.pyz
+
+# Every platform image, built hermetically from bundles/*/images (docs/images.md); needs the
+# test bed's Docker engine and debootstrap. Unchanged recipes are kept as they are.
+images: venv testbed
+	$(PY) -m tools.images build
+
+# The air-gapped bundle: dist/heliostat-<version>.bundle (installer + every image).
+bundle: images zipapp
+	PYTHONPATH=installer $(PY) -m heliostat bundle build --cache-dir $(CACHE)/bundle-parts
 
 lint: venv
 	$(PY) -m ruff check .
@@ -46,7 +55,7 @@ test-unit: venv
 testbed: venv
 	bash tests/infra/provision.sh
 
-test: venv testbed zipapp
+test: venv testbed zipapp images
 	$(PYTEST) -q
 
 clean:

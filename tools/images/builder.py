@@ -14,11 +14,13 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from tools.images import debs, inputs_cache, jars, wheels
+from tools.images import debs, go_binaries, inputs_cache, jars, wheels
 from tools.images.recipes import ROOT, TOOL_DIR, Recipe, recipe_key
 
 VERSION_FILE = ROOT / "installer" / "heliostat" / "__init__.py"
 LABEL_RECIPE = "io.heliostat.recipe"
+# What the engine uses when an image sets no PATH.
+DOCKER_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def platform_version() -> str:
@@ -104,13 +106,16 @@ def _changes(recipe: Recipe, parent: dict, key: str) -> list[str]:
     env = dict(spec.get("env", {}))
     if recipe.wheels_lock and "PATH" not in env:
         parent_path = next((e.split("=", 1)[1] for e in parent.get("Env") or []
-                            if e.startswith("PATH=")), "/usr/sbin:/usr/bin:/sbin:/bin")
+                            if e.startswith("PATH=")), DOCKER_DEFAULT_PATH)
         env["PATH"] = f"/opt/heliostat/venv/bin:{parent_path}"
     entrypoint = spec.get("entrypoint", parent.get("Entrypoint") or [])
     cmd = spec.get("cmd", parent.get("Cmd") or [])
     changes = [f"USER {spec.get('user') or parent.get('User') or 'root'}",
                f"WORKDIR {spec.get('workdir') or parent.get('WorkingDir') or '/'}",
                f"ENTRYPOINT {json.dumps(entrypoint)}", f"CMD {json.dumps(cmd)}"]
+    stop_signal = spec.get("stop_signal") or parent.get("StopSignal")
+    if stop_signal:
+        changes.append(f"STOPSIGNAL {stop_signal}")
     changes += [f"ENV {name}={shlex.quote(str(value))}" for name, value in env.items()]
     labels = {"io.heliostat.image": recipe.name, "io.heliostat.version": platform_version(),
               LABEL_RECIPE: key}
@@ -135,6 +140,8 @@ def _inputs(recipe: Recipe, directory: Path) -> list[str]:
     if recipe.pom:
         jars.fetch(recipe.pom, recipe.jars_lock, directory / "jars")
         mounts += ["-v", f"{directory / 'jars'}:/inputs/jars:ro"]
+    if recipe.go_module:
+        mounts += ["-v", f"{go_binaries.fetch(recipe.spec['go'])}:/inputs/go:ro"]
     for source in recipe.sources:
         mounts += ["-v", f"{ROOT / source}:/src/{source}:ro"]
     return mounts
@@ -166,7 +173,7 @@ def build(recipe: Recipe) -> tuple[str, bool]:
     parent = image_config(parent_ref)
     if parent is None:
         raise RuntimeError(f"parent image {parent_ref} of {recipe.name} is not built")
-    key = recipe_key(recipe, parent["Id"])
+    key = recipe_key(recipe, parent["Id"] + (go_binaries.toolchain() if recipe.go_module else ""))
     current = image_config(tag(recipe.name))
     if current and (current.get("Labels") or {}).get(LABEL_RECIPE) == key:
         return current["Id"], False

@@ -52,6 +52,10 @@ class Recipe:
         return self.directory / name if name else None
 
     @property
+    def go_module(self) -> str | None:
+        return (self.spec.get("go") or {}).get("module")
+
+    @property
     def sources(self) -> list[str]:
         return list(self.spec.get("sources", []))
 
