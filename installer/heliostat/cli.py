@@ -158,5 +158,14 @@ def version(output_format: str) -> None:
             click.echo(f"  {name} {value}")
 
 
+def _register_groups() -> None:
+    from heliostat.cli_bundle import bundle
+
+    cli.add_command(bundle)
+
+
+_register_groups()
+
+
 def main() -> None:
     cli(prog_name="heliostat")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -113,9 +114,6 @@ def _changes(recipe: Recipe, parent: dict, key: str) -> list[str]:
     changes = [f"USER {spec.get('user') or parent.get('User') or 'root'}",
                f"WORKDIR {spec.get('workdir') or parent.get('WorkingDir') or '/'}",
                f"ENTRYPOINT {json.dumps(entrypoint)}", f"CMD {json.dumps(cmd)}"]
-    stop_signal = spec.get("stop_signal") or parent.get("StopSignal")
-    if stop_signal:
-        changes.append(f"STOPSIGNAL {stop_signal}")
     changes += [f"ENV {name}={shlex.quote(str(value))}" for name, value in env.items()]
     labels = {"io.heliostat.image": recipe.name, "io.heliostat.version": platform_version(),
               LABEL_RECIPE: key}
@@ -166,6 +164,18 @@ def _save(recipe: Recipe, container: str, changes: list[str]) -> str:
     return imported.stdout.strip()
 
 
+def _set_stop_signal(image_id: str, signal: str, reference: str) -> str:
+    """Docker 20.10's commit cannot set STOPSIGNAL; a one-line Dockerfile can, adding
+    no layer (and needing no build context or network)."""
+    result = subprocess.run(["docker", "build", "-q", "--network", "none", "-t", reference, "-"],
+                            input=f"FROM {image_id}\nSTOPSIGNAL {signal}\n", text=True,
+                            capture_output=True, check=False,
+                            env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    if result.returncode != 0:
+        raise RuntimeError(f"setting the stop signal failed: {result.stderr.strip()[-2000:]}")
+    return result.stdout.strip()
+
+
 def build(recipe: Recipe) -> tuple[str, bool]:
     """Build the recipe's image unless its recipe key is unchanged.
     Returns (image id, whether it was built)."""
@@ -192,6 +202,9 @@ def build(recipe: Recipe) -> tuple[str, bool]:
                "-v", f"{recipe.directory}:/recipe:ro", *mounts, parent_ref, "/build/build.sh",
                capture=False)
         image_id = _save(recipe, container, _changes(recipe, parent, key))
+        stop_signal = recipe.spec.get("stop_signal")
+        if stop_signal:
+            image_id = _set_stop_signal(image_id, stop_signal, tag(recipe.name))
     finally:
         subprocess.run(["docker", "rm", "-f", container], capture_output=True, check=False)
         shutil.rmtree(work, ignore_errors=True)
