@@ -1,28 +1,19 @@
 """The shared entrypoint (bundles/core/images/base): files from HELIOSTAT_FILES, hooks in
 order, then the command itself."""
 
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-BASE = Path(__file__).resolve().parents[3] / "bundles" / "core" / "images" / "base"
+from tests.unit.images.recipe_scripts import load_script, recipe_dir
+
+BASE = recipe_dir("core", "base")
 
 
-def load(path: Path):
-    spec = importlib.util.spec_from_file_location(f"recipe_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-write_files = load(BASE / "write_files.py")
+write_files = load_script("core", "base", "write_files.py")
 
 
 @pytest.fixture

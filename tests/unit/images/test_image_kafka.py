@@ -1,24 +1,16 @@
 """The Kafka image's server.properties (bundles/core/images/kafka/kafka_config.py)."""
 
 import base64
-import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
 
-RECIPE = Path(__file__).resolve().parents[3] / "bundles" / "core" / "images" / "kafka"
+from tests.unit.images.recipe_scripts import load_script, recipe_dir
+
+RECIPE = recipe_dir("core", "kafka")
 
 
-def load(path: Path):
-    spec = importlib.util.spec_from_file_location(f"recipe_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-kafka = load(RECIPE / "kafka_config.py")
+kafka = load_script("core", "kafka", "kafka_config.py")
 THREE = {
     "KAFKA_CONTROLLER_QUORUM_VOTERS": "0@kafka-0:9093,1@kafka-1:9093,2@kafka-2:9093",
     "KAFKA_ADVERTISED_HOST_PATTERN": "kafka-{index}",

@@ -1,23 +1,14 @@
 """The Postgres image's module databases (bundles/core/images/postgres/module_databases.py)."""
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
-RECIPE = Path(__file__).resolve().parents[3] / "bundles" / "core" / "images" / "postgres"
+from tests.unit.images.recipe_scripts import load_script, recipe_dir
+
+RECIPE = recipe_dir("core", "postgres")
 
 
-def load(path: Path):
-    spec = importlib.util.spec_from_file_location(f"recipe_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-db = load(RECIPE / "module_databases.py")
+db = load_script("core", "postgres", "module_databases.py")
 # What Postgres 15 stored for CREATE ROLE t PASSWORD 'pencil'.
 PENCIL = ("SCRAM-SHA-256$4096:MeMTsDu0LPgGwmxo9SznLw==$9TKrA1ogX3ogBDgt2NUKjgCe8Cl6Oh3jPr2ZTTHohBE="
           ":KTnGQDrO+yU3MPN+kARbOSoKP42UMcgONsBsc8qT11Q=")

@@ -1,22 +1,14 @@
 """The Redis image's password include file (bundles/core/images/redis/auth_conf.py)."""
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
-RECIPE = Path(__file__).resolve().parents[3] / "bundles" / "core" / "images" / "redis"
+from tests.unit.images.recipe_scripts import load_script, recipe_dir
+
+RECIPE = recipe_dir("core", "redis")
 
 
-def load(path: Path):
-    spec = importlib.util.spec_from_file_location(f"recipe_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-auth = load(RECIPE / "auth_conf.py")
+auth = load_script("core", "redis", "auth_conf.py")
 
 
 def test_passwords_are_quoted_so_redis_reads_them_back_exactly():
