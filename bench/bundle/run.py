@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None)
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-bundle-"))
+    work.mkdir(parents=True, exist_ok=True)
     client = docker.from_env(timeout=600)
     references = {name: f"heliostat/{name}:{__version__}" for name in catalog_images()}
     installer = ROOT / "dist" / "heliostat.pyz"

@@ -3,10 +3,12 @@
 digests, optionally signed with ed25519.
 
 `layout` defines the file; `writer` builds it from the local Docker engine, `reader`
-streams and verifies it, `loader` loads its images into an engine, `sbom` and
-`signature` do one job each.
+streams and verifies it, `loader` loads its images into an engine, `completeness` says
+whether it serves a platform.yaml; `sbom` and `signature` do one job each.
 """
 
+from heliostat.bundle.completeness import missing_images
 from heliostat.bundle.layout import BundleError
+from heliostat.bundle.loader import load_into_engine
 
-__all__ = ["BundleError"]
+__all__ = ["BundleError", "load_into_engine", "missing_images"]
