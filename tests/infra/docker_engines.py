@@ -1,6 +1,9 @@
 """A second Docker engine that holds no images and has no network: what an air-gapped
 host looks like to `bundle load`. Its own dockerd (data root, exec root, socket) beside
-the test bed's, started per test session and removed afterwards."""
+the test bed's, started per test session and removed afterwards.
+
+It runs in a network namespace of its own: a dockerd without a bridge deletes the
+interface `docker0` at start, which would take the test bed engine's default bridge."""
 
 from __future__ import annotations
 
@@ -27,9 +30,8 @@ class IsolatedEngine:
             raise NotProvisioned("dockerd is not installed; run `make testbed`")
         self.directory.mkdir(parents=True, exist_ok=True)
         log = (self.directory / "dockerd.log").open("ab")
-        # No bridge, no iptables: it must not touch the test bed engine's networking.
         self._process = subprocess.Popen(
-            ["dockerd", "--data-root", str(self.directory / "data"),
+            ["unshare", "--net", "--", "dockerd", "--data-root", str(self.directory / "data"),
              "--exec-root", str(self.directory / "exec"),
              "--pidfile", str(self.directory / "dockerd.pid"), "-H", self.url,
              "--bridge", "none", "--iptables=false", "--ip-masq=false", "--ip-forward=false"],
