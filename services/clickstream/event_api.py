@@ -107,18 +107,25 @@ class Ingest:
         self.producer = DurableProducer(settings.kafka_bootstrap)
         self._topics = TopicCreator(settings.kafka_bootstrap, settings.topic_partitions)
         self._ready_until = 0.0
+        # Nothing may touch the raw topic before it exists with its partitions: a
+        # producer's metadata request for a missing topic makes the broker auto-create
+        # it with its default partition count, and keys would land on other partitions.
+        self._topic_created = threading.Event()
         threading.Thread(target=self._ensure_topic, name="ensure-topic", daemon=True).start()
 
     def _ensure_topic(self) -> None:
         while True:
             try:
                 self._topics.ensure([self.topic])
+                self._topic_created.set()
                 return
             except Exception as exc:  # Kafka may not be up yet; /ready reports it
                 log.warning("cannot create the raw topic yet", extra={"error": str(exc)})
                 time.sleep(5)
 
     def ready(self) -> bool:
+        if not self._topic_created.is_set():
+            return False
         now = time.monotonic()
         if now < self._ready_until:
             return True
@@ -128,6 +135,9 @@ class Ingest:
         return False
 
     def handle(self, event_type: str | None, batch: bool, correct_skew: bool = True) -> Response:
+        if not self._topic_created.is_set():
+            raise Refused(503, "unavailable", "the event topic is not ready yet; retry later",
+                          retry_after=UNAVAILABLE_RETRY_AFTER)
         body = _read_body(limits.BATCH_BYTES if batch else limits.EVENT_BYTES)
         try:
             payload = json.loads(body)
