@@ -19,6 +19,7 @@ from heliostat.ledger_store import LedgerStore
 
 Action = Literal["create", "update", "replace", "delete", "unchanged"]
 ObservedHealth = Literal["healthy", "starting", "unhealthy", "unknown"]
+DEFAULT_HEALTH_TIMEOUT = 300.0  # seconds, for an object whose target sets no bound
 
 
 def spec_hash(spec: Mapping[str, Any]) -> str:
@@ -35,13 +36,16 @@ class DesiredObject:
     `key` is unique on the target (`kafka-0`, `event-api`, `configmap/event-api`).
     `depends_on` names services, as the neutral model does; the planner layers services
     into waves from it, and every object of a service is in its service's wave.
-    `spec` is everything `apply` needs, as plain JSON-able data.
+    `spec` is everything `apply` needs, as plain JSON-able data. `health_timeout` is how
+    many seconds its health gate may take (from the target's own health-check settings);
+    the core gives `wait` a deadline that far ahead.
     """
 
     key: str
     service: str
     spec: dict[str, Any]
     depends_on: tuple[str, ...] = ()
+    health_timeout: float = DEFAULT_HEALTH_TIMEOUT
 
     @cached_property  # specs are large and a plan asks more than once
     def spec_hash(self) -> str:

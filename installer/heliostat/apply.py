@@ -1,0 +1,276 @@
+"""Apply a change to a platform: the one path every install, upgrade, rollback and
+uninstall takes, whatever the target (docs/drivers.md, "What the core does above it").
+
+Under the ledger's lock: finish a revision an interrupted command left `pending`, plan,
+record the new revision `pending`, apply wave by wave behind health gates, then mark it
+`deployed` — or, when a gate fails, roll back to the last deployed revision and mark it
+`rolled-back` (`failed` with rollback turned off). Like Helm's pkg/action over a driver,
+with each step logged and health-checked the way Kamal does it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from heliostat import __version__
+from heliostat.driver import Driver, Health, PlanStep
+from heliostat.ledger import Ledger, Origin, Revision
+from heliostat.ledger_lock import LeaseKeeper, LedgerError
+from heliostat.plan import Plan, plan
+
+Progress = Callable[[str], None]
+T = TypeVar("T")
+LOG_LINES_KEPT = 10  # of a failed object, in the ledger's reason
+
+
+@dataclass(frozen=True)
+class Change:
+    """What to make the platform look like, and how to describe it in the ledger."""
+
+    description: str  # `install`, `upgrade`, `rollback to 3`, `uninstall`
+    manifests: dict[str, str]  # as `render` writes them
+    config: dict[str, Any] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)  # name -> value: hashed, never kept
+    images: dict[str, str] = field(default_factory=dict)
+    origin: Origin = "cli"
+    bundle_version: str = __version__
+    bundle_digest: str = ""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The object whose step or health gate failed: what went wrong and its last log lines."""
+
+    key: str
+    service: str
+    reason: str
+    logs: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        return f"service {self.service} ({self.key}): {self.reason}"
+
+    def text(self, lines: int = 20) -> str:
+        shown = self.logs[-lines:]
+        if not shown:
+            return self.summary()
+        return "\n".join([f"{self.summary()}; its last log lines:",
+                          *(f"  | {line}" for line in shown)])
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Literal["unchanged", "deployed", "rolled-back", "failed"]
+    revision: int | None  # the revision recorded, or the deployed one when unchanged
+    plan: Plan
+    elapsed: float
+    failure: Failure | None = None
+    rolled_back_to: int | None = None  # None with rolled-back: back to nothing installed
+    rollback_failure: Failure | None = None
+    resumed: Revision | None = None  # an interrupted revision finished first
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("unchanged", "deployed")
+
+
+class Applier:
+    def __init__(self, driver: Driver, progress: Progress = lambda message: None,
+                 rollback: bool = True) -> None:
+        self.driver = driver
+        self.ledger = Ledger(driver.ledger_store())
+        self.progress = progress
+        self.rollback = rollback
+
+    def run(self, change: Change, command: str) -> Outcome:
+        """Apply `change` under the lock; raises LockHeld if another command holds it."""
+        started = time.monotonic()
+        with self.ledger.lock(command) as lock:
+            resumed, finished = self.resume_pending(lock)
+            if (finished is not None and not finished.ok
+                    and resumed is not None and resumed.manifests == change.manifests):
+                # The interrupted revision was this very change, and it failed: report
+                # that rather than failing the same way a second time.
+                return dataclasses.replace(finished, elapsed=time.monotonic() - started,
+                                           resumed=resumed)
+            desired = self.driver.desired_objects(change.manifests)
+            steps = plan(desired, self.driver.observe(), self.driver.immutable_fields)
+            last = self.ledger.last_deployed()
+            if not steps.has_changes and last is not None and last.manifests == change.manifests:
+                return Outcome("unchanged", last.number, steps, time.monotonic() - started,
+                               resumed=resumed)
+            revision = self.ledger.record_revision(
+                origin=change.origin, description=change.description,
+                bundle_version=change.bundle_version, bundle_digest=change.bundle_digest,
+                config=change.config, secrets=change.secrets, manifests=change.manifests,
+                images=change.images)
+            self.progress(f"revision {revision.number} ({change.description}): "
+                          f"{_counts(steps)}")
+            outcome = self._finish(revision, steps, lock, gate_revision=None)
+            return Outcome(outcome.status, outcome.revision, steps, time.monotonic() - started,
+                           outcome.failure, outcome.rolled_back_to, outcome.rollback_failure,
+                           resumed)
+
+    def resume_pending(self, lock: LeaseKeeper) -> tuple[Revision | None, Outcome | None]:
+        """Finish the revision an interrupted command left `pending`, if there is one:
+        apply what is left of it and health-check everything it had applied already.
+        Returns that revision as it ended, and how."""
+        pending = self.ledger.pending()
+        if pending is None:
+            return None, None
+        self.progress(f"revision {pending.number} ({pending.description}) was interrupted; "
+                      "resuming it")
+        desired = self.driver.desired_objects(pending.manifests)
+        steps = plan(desired, self.driver.observe(), self.driver.immutable_fields)
+        outcome = self._finish(pending, steps, lock, gate_revision=pending.number)
+        return self.ledger.revision(pending.number), outcome
+
+    def _finish(self, revision: Revision, steps: Plan, lock: LeaseKeeper,
+                gate_revision: int | None) -> Outcome:
+        """Apply the plan of a pending revision and mark it for what happened."""
+        started = time.monotonic()
+        failure = self.execute(steps, revision.number, lock, gate_revision)
+        if failure is None:
+            self.ledger.mark(revision.number, "deployed")
+            self.progress(f"revision {revision.number} deployed")
+            return Outcome("deployed", revision.number, steps, time.monotonic() - started)
+        self.progress(f"failed: {failure.summary()}")
+        reason = _reason(failure)
+        if not self.rollback:
+            self.ledger.mark(revision.number, "failed", reason)
+            return Outcome("failed", revision.number, steps, time.monotonic() - started, failure)
+        target = self.ledger.last_deployed()
+        where = f"revision {target.number}" if target else "nothing installed"
+        self.progress(f"rolling back to {where}")
+        back = plan(self.driver.desired_objects(target.manifests if target else {}),
+                    self.driver.observe(), self.driver.immutable_fields)
+        rollback_failure = self.execute(back, target.number if target else revision.number,
+                                        lock, None)
+        if rollback_failure is not None:
+            self.ledger.mark(revision.number, "failed",
+                             f"{reason}; rolling back to {where} failed too: "
+                             f"{rollback_failure.summary()}")
+            return Outcome("failed", revision.number, steps, time.monotonic() - started,
+                           failure, None, rollback_failure)
+        self.ledger.mark(revision.number, "rolled-back", reason)
+        self.progress(f"rolled back to {where}")
+        return Outcome("rolled-back", revision.number, steps, time.monotonic() - started,
+                       failure, target.number if target else None)
+
+    def execute(self, steps: Plan, revision: int, lock: LeaseKeeper,
+                gate_revision: int | None = None) -> Failure | None:
+        """Wave by wave, the services of a wave in parallel; deletions last. Objects left
+        unchanged are gated too when they carry `gate_revision` (a resumed apply)."""
+        waves = [[s for s in wave if s.action != "unchanged" or _carries(s, gate_revision)]
+                 for wave in steps.waves]
+        total = len(waves)
+        for number, wave in enumerate(waves, start=1):
+            if not wave:
+                continue
+            services: dict[str, list[PlanStep]] = {}
+            for step in wave:
+                services.setdefault(step.service, []).append(step)
+            self.progress(f"wave {number}/{total}: {', '.join(sorted(services))}")
+            failure = _first_failure(_parallel(
+                lambda group: self._service(group, revision, lock), list(services.values())))
+            if failure:
+                return failure
+        # Deletions wave by wave, the latest first (the plan's order), each wave's at once.
+        by_wave: dict[int, list[PlanStep]] = {}
+        for step in steps.deletions:
+            by_wave.setdefault(step.wave, []).append(step)
+        for wave in by_wave.values():
+            failure = _first_failure(_parallel(lambda s: self._delete(s, revision, lock), wave))
+            if failure:
+                return failure
+        return None
+
+    def _delete(self, step: PlanStep, revision: int, lock: LeaseKeeper) -> Failure | None:
+        lock.check()
+        try:
+            self.driver.apply(step, revision)
+        except LedgerError:
+            raise
+        except Exception as exc:  # the target refused: a failed step, not a crash
+            return Failure(step.key, step.service, _error_text(exc))
+        self.progress(f"  - deleted {step.key}")
+        return None
+
+    def _service(self, steps: list[PlanStep], revision: int,
+                 lock: LeaseKeeper) -> Failure | None:
+        """One service of a wave: new objects started together, then changed ones one at a
+        time (apply, gate, next), so the others keep serving while one is replaced."""
+        new = [s for s in steps if s.action == "create"]
+        changed = [s for s in steps if s.action in ("update", "replace")]
+        unchanged = [s for s in steps if s.action == "unchanged"]
+        current: PlanStep | None = None
+        try:
+            for current in new:
+                lock.check()
+                self.progress(f"  + create {current.key}")
+                self.driver.apply(current, revision)
+            for current in [*new, *unchanged]:
+                failure = self._gate(current)
+                if failure:
+                    return failure
+            for current in changed:
+                lock.check()
+                fields = f" ({', '.join(current.changed)})" if current.changed else ""
+                self.progress(f"  ~ {current.action} {current.key}{fields}")
+                self.driver.apply(current, revision)
+                failure = self._gate(current)
+                if failure:
+                    return failure
+        except LedgerError:
+            raise
+        except Exception as exc:  # the target refused: a failed step, not a crash
+            assert current is not None
+            return Failure(current.key, current.service, _error_text(exc))
+        return None
+
+    def _gate(self, step: PlanStep) -> Failure | None:
+        assert step.desired is not None
+        health: Health = self.driver.wait(step, time.monotonic() + step.desired.health_timeout)
+        if health.healthy:
+            self.progress(f"    {step.key} healthy")
+            return None
+        return Failure(step.key, step.service, health.reason, health.logs)
+
+
+def _parallel(work: Callable[[T], Failure | None], items: list[T]) -> list[Failure | None]:
+    """`work` on every item in threads of its own; results in the items' order."""
+    if len(items) == 1:
+        return [work(items[0])]
+    pool = ThreadPoolExecutor(max_workers=len(items), thread_name_prefix="heliostat-apply")
+    try:
+        return list(pool.map(work, items))
+    finally:
+        # Not waiting on an interrupt: Ctrl-C must not hang on a health gate.
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _first_failure(results: list[Failure | None]) -> Failure | None:
+    return next((failure for failure in results if failure is not None), None)
+
+
+def _carries(step: PlanStep, revision: int | None) -> bool:
+    return revision is not None and step.live is not None and step.live.revision == revision
+
+
+def _counts(steps: Plan) -> str:
+    counts = steps.counts()
+    return ", ".join(f"{n} to {action}" if action != "unchanged" else f"{n} unchanged"
+                     for action, n in counts.items() if n)
+
+
+def _reason(failure: Failure) -> str:
+    logs = failure.logs[-LOG_LINES_KEPT:]
+    return failure.summary() + ("".join(f"\n  | {line}" for line in logs) if logs else "")
+
+
+def _error_text(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
