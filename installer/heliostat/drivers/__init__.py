@@ -1,0 +1,1 @@
+"""Target drivers: each implements `heliostat.driver.Driver` for one target (docs/drivers.md)."""
