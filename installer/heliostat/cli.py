@@ -142,7 +142,8 @@ def version(output_format: str) -> None:
     # Importing proves the compiled ones (SSH crypto, libyaml, rpds) load on this host.
     modules = {"click": "click", "PyYAML": "yaml", "jsonschema": "jsonschema",
                "Jinja2": "jinja2", "paramiko": "paramiko", "cryptography": "cryptography",
-               "PyNaCl": "nacl.bindings", "bcrypt": "bcrypt", "rpds-py": "rpds"}
+               "PyNaCl": "nacl.bindings", "bcrypt": "bcrypt", "rpds-py": "rpds",
+               "zstandard": "zstandard", "docker": "docker"}
     components = {}
     for distribution, module in modules.items():
         import_module(module)
@@ -159,9 +160,11 @@ def version(output_format: str) -> None:
 
 
 def _register_groups() -> None:
+    from heliostat.cli_apply import register
     from heliostat.cli_bundle import bundle
 
     cli.add_command(bundle)
+    register(cli)
 
 
 _register_groups()

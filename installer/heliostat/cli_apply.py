@@ -1,0 +1,379 @@
+"""The commands that change a running platform: install, upgrade, diff, rollback, uninstall.
+
+Each goes through `heliostat.apply` — one path for every change — and prints its
+progress on standard error and its result on standard output. Exit codes: 0 done (or
+nothing to do), 1 failed (rolled back, or changes found for `diff`), 2 a mistake in
+the input or the command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from heliostat.cli import EXIT_FAILURE, EXIT_INVALID, _load, config_option, output_option
+from heliostat.cli import reports_errors as reports_input_errors
+
+state_dir_option = click.option(
+    "--state-dir", type=click.Path(file_okay=False, path_type=Path),
+    help="Directory holding every platform's ledger and secrets on the Docker host "
+         "(default: target.compose.state_dir, /var/lib/heliostat).")
+no_rollback_option = click.option(
+    "--no-rollback", is_flag=True,
+    help="On a failed health gate, leave the platform as it is for debugging.")
+
+
+class UsageProblem(Exception):
+    """The command cannot run as asked (exit 2)."""
+
+
+def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Errors of the target, the ledger and the lock as messages, never tracebacks."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from heliostat.drivers.compose_engine import EngineError
+        from heliostat.drivers.compose_files import StateFileError
+        from heliostat.drivers.compose_objects import ComposeFileError
+        from heliostat.drivers.compose_secrets import SecretSourceError
+        from heliostat.ledger_lock import LedgerError
+        from heliostat.plan import PlanError
+
+        try:
+            return command(*args, **kwargs)
+        except (UsageProblem, SecretSourceError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_INVALID)
+        except (EngineError, StateFileError, LedgerError, ComposeFileError) as exc:
+            # LedgerError includes LockHeld, which names the command holding the lock
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_FAILURE)
+        except PlanError as exc:
+            click.echo(f"error: {exc}\n(this is a bug in heliostat's module catalog, not in "
+                       "your configuration)", err=True)
+            sys.exit(EXIT_FAILURE)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: a revision being applied stays pending; the next "
+                       "`heliostat install` or `upgrade` resumes it", err=True)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)  # health-gate threads must not keep the process alive
+
+    return reports_input_errors(wrapper)
+
+
+def _progress(started: float) -> Callable[[str], None]:
+    def show(message: str) -> None:
+        click.echo(f"[{time.monotonic() - started:6.1f}s] {message}", err=True)
+
+    return show
+
+
+def _open(config_file: Path | None, state_dir: Path | None) -> Any:
+    from heliostat.target import open_target
+
+    return open_target(_load(config_file), state_dir)
+
+
+def _installed(ledger: Any) -> Any:
+    """The deployed revision, unless it is an uninstall's (which deploys nothing)."""
+    last = ledger.last_deployed()
+    return last if last is not None and last.manifests else None
+
+
+def _load_bundle(bundle: Path | None, target: Any, show: Callable[[str], None]) -> dict[str, str]:
+    """Load the bundle's images into the engine, after checking it holds every image the
+    platform runs; returns what the ledger records of it (version and digest)."""
+    if bundle is None:
+        return {}
+    from heliostat.bundle import BundleError, load_into_engine, missing_images
+    from heliostat.bundle.catalog_images import model_images
+    from heliostat.bundle.reader import BundleReader
+
+    try:
+        with BundleReader(bundle) as reader:
+            missing = missing_images(reader.manifest, model_images(target.model))
+            recorded = {"bundle_version": reader.manifest.version,
+                        "bundle_digest": reader.digest}
+        if missing:
+            raise UsageProblem(f"{bundle} lacks the image(s) {', '.join(missing)} that "
+                               f"platform {target.name} runs; use a bundle built for it")
+        show(f"loading images from {bundle}")
+        reported: set[str] = set()
+
+        def loaded(name: str, done: int, total: int) -> None:
+            if total and done >= total and name not in reported:
+                reported.add(name)
+                show(f"  {name} loaded")
+
+        summary = load_into_engine(bundle, target.driver.engine.client, progress=loaded)
+    except BundleError as exc:
+        raise UsageProblem(f"{bundle}: {exc}") from None
+    show(f"images: {len(summary['loaded'])} loaded, {len(summary['already_present'])} "
+         f"already present ({summary['seconds']}s)")
+    return recorded
+
+
+def _change(target: Any, description: str, manifests: dict[str, str] | None = None,
+            config: dict[str, Any] | None = None, bundle: dict[str, str] | None = None) -> Any:
+    from heliostat.apply import Change
+    from heliostat.drivers.compose_secrets import ensure_secrets
+
+    secrets = ensure_secrets(target.model.secrets, target.state_dir)
+    manifests = target.manifests if manifests is None else manifests
+    images = sorted({s.image_ref for s in target.model.services}
+                    | {c["image_ref"] for s in target.model.services for c in s.sidecars})
+    return Change(description=description, manifests=manifests,
+                  config=target.config.values if config is None else config,
+                  secrets=secrets, images=_image_ids(target, images), **(bundle or {}))
+
+
+def _image_ids(target: Any, references: list[str]) -> dict[str, str]:
+    """reference -> image id, for the images the engine holds (the rest fail at apply)."""
+    import docker.errors
+
+    ids = {}
+    for reference in references:
+        with contextlib.suppress(docker.errors.DockerException):
+            ids[reference] = target.driver.engine.client.images.get(reference).id
+    return ids
+
+
+def _apply(target: Any, change: Any, command: str, rollback: bool, output_format: str,
+           show: Callable[[str], None]) -> None:
+    from heliostat.apply import Applier
+
+    outcome = Applier(target.driver, show, rollback=rollback).run(change, command)
+    if output_format == "json":
+        click.echo(json.dumps(_outcome_json(target, outcome), indent=2))
+    else:
+        _report(target, outcome)
+    if not outcome.ok:
+        sys.exit(EXIT_FAILURE)
+
+
+_DONE = {"create": "created", "update": "updated", "replace": "replaced", "delete": "deleted",
+         "unchanged": "unchanged"}
+
+
+def _report(target: Any, outcome: Any) -> None:
+    elapsed = f"{outcome.elapsed:.1f}s"
+    if outcome.resumed is not None:
+        click.echo(f"interrupted revision {outcome.resumed.number} "
+                   f"({outcome.resumed.description}) was resumed: {outcome.resumed.status}")
+    if outcome.status == "unchanged":
+        click.echo(f"platform {target.name}: nothing to do, revision {outcome.revision} is "
+                   f"deployed and all {outcome.plan.counts()['unchanged']} containers are "
+                   f"unchanged ({elapsed})")
+        return
+    if outcome.status == "deployed":
+        done = ", ".join(f"{n} {_DONE[action]}" for action, n in outcome.plan.counts().items()
+                         if n)
+        click.echo(f"platform {target.name}: revision {outcome.revision} deployed in "
+                   f"{elapsed} ({done or 'no containers'})")
+        return
+    click.echo(f"error: revision {outcome.revision} failed: {outcome.failure.text()}", err=True)
+    if outcome.status == "rolled-back":
+        where = (f"revision {outcome.rolled_back_to}" if outcome.rolled_back_to
+                 else "nothing installed (its containers were removed; volumes kept)")
+        click.echo(f"rolled back to {where}; `heliostat history` shows it", err=True)
+    elif outcome.rollback_failure is not None:
+        click.echo(f"rolling back failed too: {outcome.rollback_failure.text()}", err=True)
+    else:
+        click.echo("left as it is (--no-rollback); `heliostat rollback` goes back to the last "
+                   "deployed revision", err=True)
+
+
+def _outcome_json(target: Any, outcome: Any) -> dict[str, Any]:
+    def failure(f: Any) -> dict[str, Any] | None:
+        return None if f is None else {"key": f.key, "service": f.service, "reason": f.reason,
+                                       "logs": list(f.logs)}
+
+    return {"platform": target.name, "status": outcome.status, "revision": outcome.revision,
+            "seconds": round(outcome.elapsed, 2), "plan": outcome.plan.to_json(),
+            "failure": failure(outcome.failure), "rolled_back_to": outcome.rolled_back_to,
+            "rollback_failure": failure(outcome.rollback_failure),
+            "resumed": outcome.resumed.number if outcome.resumed else None}
+
+
+@click.command()
+@config_option
+@state_dir_option
+@click.option("--bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Load the platform's images from this bundle first.")
+@no_rollback_option
+@output_option
+@reports_errors
+def install(config_file: Path | None, state_dir: Path | None, bundle: Path | None,
+            no_rollback: bool, output_format: str) -> None:
+    """Install the platform described by platform.yaml onto its target."""
+    show = _progress(time.monotonic())
+    target = _open(config_file, state_dir)
+    from heliostat.ledger import Ledger
+
+    installed = _installed(Ledger(target.driver.ledger_store()))
+    if installed is not None:
+        raise UsageProblem(f"platform {target.name} is already installed (revision "
+                           f"{installed.number}); use `heliostat upgrade` to change it")
+    loaded = _load_bundle(bundle, target, show)
+    _apply(target, _change(target, "install", bundle=loaded), "install", not no_rollback,
+           output_format, show)
+
+
+@click.command()
+@config_option
+@state_dir_option
+@click.option("--bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Load the platform's images from this bundle first.")
+@no_rollback_option
+@output_option
+@reports_errors
+def upgrade(config_file: Path | None, state_dir: Path | None, bundle: Path | None,
+            no_rollback: bool, output_format: str) -> None:
+    """Change the installed platform to what platform.yaml describes, health-gated."""
+    show = _progress(time.monotonic())
+    target = _open(config_file, state_dir)
+    from heliostat.ledger import Ledger
+
+    ledger = Ledger(target.driver.ledger_store())
+    if _installed(ledger) is None and ledger.pending() is None:
+        raise UsageProblem(f"platform {target.name} is not installed (no deployed revision "
+                           f"in {target.state_dir}); use `heliostat install`")
+    loaded = _load_bundle(bundle, target, show)
+    _apply(target, _change(target, "upgrade", bundle=loaded), "upgrade", not no_rollback,
+           output_format, show)
+
+
+@click.command()
+@config_option
+@state_dir_option
+@output_option
+@reports_errors
+def diff(config_file: Path | None, state_dir: Path | None, output_format: str) -> None:
+    """Show what install or upgrade would change; exit 0 if nothing, 1 if something."""
+    from heliostat.ledger import Ledger
+    from heliostat.plan import plan
+
+    target = _open(config_file, state_dir)
+    driver = target.driver
+    steps = plan(driver.desired_objects(target.manifests), driver.observe(),
+                 driver.immutable_fields)
+    pending = Ledger(driver.ledger_store()).pending()
+    if output_format == "json":
+        click.echo(json.dumps({**steps.to_json(), "pending": pending.number if pending else None},
+                              indent=2))
+    else:
+        if pending is not None:
+            click.echo(f"note: revision {pending.number} ({pending.description}) was "
+                       "interrupted; `heliostat upgrade` resumes it first", err=True)
+        click.echo(steps.text(), nl=False)
+    sys.exit(EXIT_FAILURE if steps.has_changes else 0)
+
+
+@click.command()
+@click.argument("revision", type=int, required=False)
+@config_option
+@state_dir_option
+@no_rollback_option
+@output_option
+@reports_errors
+def rollback(revision: int | None, config_file: Path | None, state_dir: Path | None,
+             no_rollback: bool, output_format: str) -> None:
+    """Go back to REVISION (default: the one deployed before the current one).
+
+    The rollback is a new revision holding REVISION's manifests; history is never
+    rewritten."""
+    from heliostat.ledger import Ledger
+
+    show = _progress(time.monotonic())
+    target = _open(config_file, state_dir)
+    ledger = Ledger(target.driver.ledger_store())
+    chosen = _rollback_target(ledger, revision)
+    change = _change(target, f"rollback to {chosen.number}", manifests=chosen.manifests,
+                     config=chosen.config)
+    _apply(target, change, f"rollback to {chosen.number}", not no_rollback, output_format, show)
+
+
+def _rollback_target(ledger: Any, number: int | None) -> Any:
+    from heliostat.ledger import UnknownRevision
+
+    current = ledger.last_deployed()
+    if number is None:
+        if current is None:
+            raise UsageProblem("nothing is deployed, so there is nothing to roll back from")
+        earlier = [r for r in ledger.revisions()
+                   if r.number < current.number and r.status == "superseded" and r.manifests]
+        if not earlier:
+            raise UsageProblem(f"revision {current.number} is the first one deployed; there is "
+                               "no earlier revision to roll back to")
+        return earlier[-1]
+    try:
+        chosen = ledger.revision(number)
+    except UnknownRevision as exc:
+        raise UsageProblem(str(exc)) from None
+    if chosen.status not in ("deployed", "superseded") or not chosen.manifests:
+        raise UsageProblem(f"revision {number} was never deployed ({chosen.status}"
+                           f"{', an uninstall' if not chosen.manifests else ''}); roll back "
+                           "to one that was (`heliostat history`)")
+    return chosen
+
+
+@click.command()
+@config_option
+@state_dir_option
+@click.option("--purge", is_flag=True,
+              help="Also delete the volumes (all data), the secrets and the ledger.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@reports_errors
+def uninstall(config_file: Path | None, state_dir: Path | None, purge: bool,
+              yes: bool) -> None:
+    """Remove the platform's containers and network; volumes stay unless --purge."""
+    from heliostat.apply import Applier, Change
+    from heliostat.ledger import Ledger
+
+    show = _progress(time.monotonic())
+    target = _open(config_file, state_dir)
+    driver = target.driver
+    live = driver.observe()
+    ledger = Ledger(driver.ledger_store())
+    if not live and not ledger.numbers() and not purge:
+        click.echo(f"platform {target.name} is not installed: nothing to uninstall")
+        return
+    what = ("its containers, network, volumes (ALL DATA), secrets and release history"
+            if purge else "its containers and network (volumes, secrets and history are kept)")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageProblem("uninstall asks for confirmation; pass --yes to run it "
+                               "without a terminal")
+        click.confirm(f"Uninstall platform {target.name}: remove {what}?", abort=True)
+    outcome = Applier(driver, show).run(Change("uninstall", {}), "uninstall")
+    if not outcome.ok:
+        click.echo(f"error: {outcome.failure.text() if outcome.failure else outcome.status}",
+                   err=True)
+        sys.exit(EXIT_FAILURE)
+    removed = driver.remove_platform_objects(purge)
+    for item in removed:
+        show(f"  - removed {item}")
+    if purge:
+        shutil.rmtree(target.state_dir, ignore_errors=True)
+        show(f"  - removed {target.state_dir}")
+    click.echo(f"platform {target.name} uninstalled"
+               + ("" if purge else "; its volumes, secrets and history are kept"))
+
+
+def register(group: click.Group) -> None:
+    """Add the apply commands (and status/history) to the `heliostat` group."""
+    from heliostat.cli_status import history, status
+
+    for command in (install, upgrade, diff, rollback, uninstall, status, history):
+        group.add_command(command)

@@ -1,0 +1,68 @@
+"""From platform.yaml to what the apply commands work on: the rendered manifests and the
+driver of the platform's target.
+
+Only the Compose target on the local engine can be applied so far; the others render.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from heliostat.config import PlatformConfig
+from heliostat.model import PlatformModel, build_model
+from heliostat.problems import InvalidInput
+from heliostat.render import render_manifests
+
+if TYPE_CHECKING:  # the driver and the docker package load only when a command needs them
+    from heliostat.drivers.compose import ComposeDriver
+
+
+@dataclass(frozen=True)
+class Target:
+    config: PlatformConfig
+    model: PlatformModel
+    state_dir: Path  # the platform's own: `<state dir>/<name>`
+
+    @cached_property
+    def manifests(self) -> dict[str, str]:
+        """Exactly the files `heliostat render` writes for this config."""
+        return {m.filename: m.text() for m in render_manifests(self.model)}
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @cached_property
+    def driver(self) -> ComposeDriver:
+        from heliostat.drivers.compose import ComposeDriver
+        from heliostat.drivers.compose_engine import connect
+
+        return ComposeDriver(self.name, self.state_dir, connect())
+
+
+def open_target(config: PlatformConfig, state_dir: Path | None = None) -> Target:
+    """The target of `config`; `state_dir` moves the directory that holds every platform's
+    ledger and secrets (target.compose.state_dir) for this command."""
+    where = config.document.file
+    if config.profile != "compose":
+        raise InvalidInput.single(where, f"{config.profile} platforms cannot be applied yet: "
+                                  "heliostat installs onto Docker (profile: compose); "
+                                  "`heliostat render` writes the manifests for the others",
+                                  line=config.document.line_of(("profile",)), path="profile")
+    compose = config.values["target"]["compose"]
+    if compose["host"] != "local":
+        raise InvalidInput.single(where, f"{compose['host']}: installing over SSH is not "
+                                  "supported yet; run heliostat on the Docker host "
+                                  "(host: local)",
+                                  line=config.document.line_of(("target", "compose", "host")),
+                                  path="target.compose.host")
+    if state_dir is not None:
+        values = copy.deepcopy(config.values)
+        values["target"]["compose"]["state_dir"] = str(Path(state_dir).absolute())
+        config = PlatformConfig(values, config.document)
+    base = Path(config.values["target"]["compose"]["state_dir"])
+    return Target(config, build_model(config), base / config.name)

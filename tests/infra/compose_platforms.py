@@ -1,0 +1,129 @@
+"""Platforms that e2e tests install on the local Docker engine, and their removal.
+
+Each gets a name unique to the pytest run (`hst-<run's owner token>-<n>`), so parallel or
+leftover runs never collide, and everything the Compose driver made for it — containers,
+networks, volumes, all labelled `io.heliostat.platform` — is removed when the test ends,
+passed or failed. A run killed before its teardown leaves names whose token is dead; the
+next run removes those first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import re
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from tests.infra.run_dir import process_token, token_alive
+
+PLATFORM_LABEL = "io.heliostat.platform"
+REPOSITORY = Path(__file__).resolve().parents[2]
+_NAME = re.compile(r"hst-(\d+-\d+)-\d+")
+_counter = itertools.count(1)
+
+
+def unique_platform_name() -> str:
+    token = process_token(os.getpid())
+    assert token is not None
+    return f"hst-{token}-{next(_counter)}"
+
+
+def remove_platform(client: docker.DockerClient, name: str) -> None:
+    """Every container, network and volume labelled as platform `name`'s."""
+    label = {"label": f"{PLATFORM_LABEL}={name}"}
+    for container in client.containers.list(all=True, filters=label):
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
+    for network in client.networks.list(filters=label):
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            network.remove()
+    for volume in client.volumes.list(filters=label):
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            volume.remove(force=True)
+
+
+def remove_abandoned_platforms(client: docker.DockerClient) -> None:
+    """Platforms of pytest runs that no longer exist."""
+    names = {c.labels.get(PLATFORM_LABEL, "")
+             for c in client.containers.list(all=True, filters={"label": PLATFORM_LABEL})}
+    names |= {(v.attrs.get("Labels") or {}).get(PLATFORM_LABEL, "")
+              for v in client.volumes.list(filters={"label": PLATFORM_LABEL})}
+    for name in names:
+        match = _NAME.fullmatch(name)
+        if match and not token_alive(match[1]):
+            remove_platform(client, name)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class PlatformUnderTest:
+    """A small real platform (the core module with external stores: the gateway and the
+    registry), its platform.yaml and state directory, and the `heliostat` command on it."""
+
+    def __init__(self, name: str, directory: Path) -> None:
+        self.name = name
+        self.directory = directory
+        self.state_dir = directory / "state"
+        self.port = free_port()
+        self.other_port = free_port()  # for a config that moves the gateway
+        while self.other_port == self.port:
+            self.other_port = free_port()
+        (directory / "pg-password").write_text("not-used\n")
+        self.config = self.write_config()
+
+    def write_config(self, file: str = "platform.yaml", *, port: int | None = None,
+                     registry: str = "") -> Path:
+        path = self.directory / file
+        path.write_text(textwrap.dedent(f"""\
+            apiVersion: heliostat/v1
+            name: {self.name}
+            profile: compose
+            gateway: {{http_port: {port or self.port}}}
+            images: {{registry: "{registry}"}}
+            modules:
+              clickstream: {{enabled: false}}
+              pilot: {{enabled: false}}
+              commander: {{enabled: false}}
+              monitoring: {{enabled: false}}
+            stores:
+              postgres: {{mode: external, host: pg.invalid, database: x, user: x,
+                         password_file: {self.directory / "pg-password"}}}
+              redis: {{mode: external, host: redis.invalid}}
+              kafka: {{mode: external, bootstrap: ["kafka.invalid:9092"]}}
+            """))
+        return path
+
+    def command(self, *args: str, config: Path | None = None) -> list[str]:
+        return [sys.executable, "-m", "heliostat", *args, "-f", str(config or self.config),
+                "--state-dir", str(self.state_dir)]
+
+    def run(self, *args: str, config: Path | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(self.command(*args, config=config), capture_output=True,
+                              text=True, timeout=timeout, cwd=REPOSITORY, env=heliostat_env(),
+                              stdin=subprocess.DEVNULL)
+
+    def start(self, *args: str, config: Path | None = None) -> subprocess.Popen[str]:
+        return subprocess.Popen(self.command(*args, config=config), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, cwd=REPOSITORY,
+                                env=heliostat_env(), stdin=subprocess.DEVNULL)
+
+    @property
+    def ledger(self) -> Path:
+        return self.state_dir / self.name
+
+
+def heliostat_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPOSITORY / "installer")}

@@ -1,0 +1,42 @@
+"""The apply commands' answers to what a user can get wrong, before any target is touched."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def heliostat(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "heliostat", *args], capture_output=True,
+                          text=True, cwd=ROOT, stdin=subprocess.DEVNULL,
+                          env={"PYTHONPATH": str(ROOT / "installer"), **(env or {})})
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "platform.yaml"
+    path.write_text("apiVersion: heliostat/v1\nname: acme\n" + text)
+    return str(path)
+
+
+@pytest.mark.parametrize("verb", ["install", "upgrade", "diff", "status", "history"])
+def test_only_compose_platforms_can_be_applied(tmp_path, verb):
+    result = heliostat(verb, "-f", write(tmp_path, "profile: kubernetes\n"))
+    assert result.returncode == 2
+    assert "platform.yaml:3: profile: kubernetes platforms cannot be applied yet" in result.stderr
+
+
+def test_an_ssh_docker_host_is_refused_for_now(tmp_path):
+    config = write(tmp_path, "target:\n  compose: {host: 'ssh://deploy@db-01'}\n")
+    result = heliostat("install", "-f", config)
+    assert result.returncode == 2 and "over SSH is not supported yet" in result.stderr
+
+
+def test_an_unreachable_engine_is_a_message(tmp_path):
+    result = heliostat("diff", "-f", write(tmp_path, ""), "--state-dir", str(tmp_path),
+                       env={"DOCKER_HOST": f"unix://{tmp_path}/no-such.sock"})
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("error: cannot reach the Docker engine")
+    assert "Traceback" not in result.stderr
