@@ -206,11 +206,15 @@ def _outcome_json(target: Any, outcome: Any) -> dict[str, Any]:
             "resumed": outcome.resumed.number if outcome.resumed else None}
 
 
+bundle_option = click.option(
+    "--bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Load the platform's images from this bundle first.")
+
+
 @click.command()
 @config_option
 @state_dir_option
-@click.option("--bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Load the platform's images from this bundle first.")
+@bundle_option
 @no_rollback_option
 @output_option
 @reports_errors
@@ -233,8 +237,7 @@ def install(config_file: Path | None, state_dir: Path | None, bundle: Path | Non
 @click.command()
 @config_option
 @state_dir_option
-@click.option("--bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Load the platform's images from this bundle first.")
+@bundle_option
 @no_rollback_option
 @output_option
 @reports_errors
