@@ -35,6 +35,10 @@ def reports_bundle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except BundleError as error:
             click.echo(f"error: {error}", err=True)
             sys.exit(EXIT_FAILURE)
+        except OSError as error:  # e.g. an output directory that is full or not writable
+            where = f" {error.filename}" if error.filename else ""
+            click.echo(f"error:{where}: {error.strerror or error}", err=True)
+            sys.exit(EXIT_FAILURE)
 
     return wrapper
 

@@ -46,6 +46,23 @@ def _tar_info(name: str, size: int) -> tarfile.TarInfo:
     return info
 
 
+def _write(partial: Path, manifest_bytes: bytes, signature_bytes: bytes,
+           files: list[tuple[str, Path]], members: tuple[Member, ...]) -> None:
+    with partial.open("wb") as raw, tarfile.open(fileobj=raw, mode="w",
+                                                 format=tarfile.PAX_FORMAT) as bundle:
+        bundle.addfile(_tar_info(MANIFEST, len(manifest_bytes)), io.BytesIO(manifest_bytes))
+        digest_bytes = f"sha256:{hashlib.sha256(manifest_bytes).hexdigest()}\n".encode()
+        bundle.addfile(_tar_info(MANIFEST_DIGEST, len(digest_bytes)), io.BytesIO(digest_bytes))
+        if signature_bytes:
+            bundle.addfile(_tar_info(SIGNATURE, len(signature_bytes)),
+                           io.BytesIO(signature_bytes))
+        for (name, path), member in zip(files, members, strict=True):
+            with path.open("rb") as source:
+                bundle.addfile(_tar_info(name, member.size), source)
+        raw.flush()
+        os.fsync(raw.fileno())
+
+
 def build_bundle(client: Any, output: Path, installer: Path, cache: PartsCache,
                  sign_key: Path | None = None, level: int = DEFAULT_LEVEL,
                  progress: Callable[[str], None] = lambda message: None,
@@ -55,6 +72,7 @@ def build_bundle(client: Any, output: Path, installer: Path, cache: PartsCache,
     started = time.monotonic()
     if not installer.is_file():
         raise BundleError(f"installer {installer} not found: build it first (make zipapp)")
+    output.parent.mkdir(parents=True, exist_ok=True)  # fail before the long export, not after
     if references is None:
         references = {name: f"heliostat/{name}:{__version__}" for name in catalog_images()}
     images: list[Image] = []
@@ -76,22 +94,13 @@ def build_bundle(client: Any, output: Path, installer: Path, cache: PartsCache,
     manifest_bytes = manifest.to_bytes()
     signed = sign_key is not None
     signature_bytes = signature.sign(manifest_bytes, sign_key) if signed else b""
-    output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(f".{output.name}.partial")
     progress(f"writing {output}")
-    with partial.open("wb") as raw, tarfile.open(fileobj=raw, mode="w",
-                                                 format=tarfile.PAX_FORMAT) as bundle:
-        bundle.addfile(_tar_info(MANIFEST, len(manifest_bytes)), io.BytesIO(manifest_bytes))
-        digest_bytes = f"sha256:{hashlib.sha256(manifest_bytes).hexdigest()}\n".encode()
-        bundle.addfile(_tar_info(MANIFEST_DIGEST, len(digest_bytes)), io.BytesIO(digest_bytes))
-        if signed:
-            bundle.addfile(_tar_info(SIGNATURE, len(signature_bytes)),
-                           io.BytesIO(signature_bytes))
-        for (name, path), member in zip(files, members, strict=True):
-            with path.open("rb") as source:
-                bundle.addfile(_tar_info(name, member.size), source)
-        raw.flush()
-        os.fsync(raw.fileno())
+    try:
+        _write(partial, manifest_bytes, signature_bytes, files, members)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # never leave half a bundle behind
+        raise
     os.replace(partial, output)
     return {"file": str(output), "bytes": output.stat().st_size, "version": __version__,
             "images": {i.name: i.id for i in images}, "layers": len(seen_layers),

@@ -275,3 +275,12 @@ def test_a_damaged_bundle_loads_nothing(bundle, docker_client, images, tmp_path)
     assert not any(_present(docker_client, image_id) for image_id in ids)
     load_into_engine(bundle, docker_client)  # the next test may need them back
     assert all(_present(docker_client, image_id) for image_id in ids)
+
+
+def test_build_into_an_impossible_place_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = heliostat("bundle", "build", "-o", str(blocker / "x.bundle"),
+                       "--installer", str(blocker), "--cache-dir", str(tmp_path / "parts"))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "a-file" in result.stderr, result.stderr
