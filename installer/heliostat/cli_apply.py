@@ -8,7 +8,6 @@ the input or the command line.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
@@ -124,31 +123,6 @@ def _load_bundle(bundle: Path | None, target: Any, show: Callable[[str], None]) 
     return recorded
 
 
-def _change(target: Any, description: str, manifests: dict[str, str] | None = None,
-            config: dict[str, Any] | None = None, bundle: dict[str, str] | None = None) -> Any:
-    from heliostat.apply import Change
-    from heliostat.drivers.compose_secrets import ensure_secrets
-
-    secrets = ensure_secrets(target.model.secrets, target.state_dir)
-    manifests = target.manifests if manifests is None else manifests
-    images = sorted({s.image_ref for s in target.model.services}
-                    | {c["image_ref"] for s in target.model.services for c in s.sidecars})
-    return Change(description=description, manifests=manifests,
-                  config=target.config.values if config is None else config,
-                  secrets=secrets, images=_image_ids(target, images), **(bundle or {}))
-
-
-def _image_ids(target: Any, references: list[str]) -> dict[str, str]:
-    """reference -> image id, for the images the engine holds (the rest fail at apply)."""
-    import docker.errors
-
-    ids = {}
-    for reference in references:
-        with contextlib.suppress(docker.errors.DockerException):
-            ids[reference] = target.driver.engine.client.images.get(reference).id
-    return ids
-
-
 def _apply(target: Any, change: Any, command: str, rollback: bool, output_format: str,
            show: Callable[[str], None]) -> None:
     from heliostat.apply import Applier
@@ -230,7 +204,7 @@ def install(config_file: Path | None, state_dir: Path | None, bundle: Path | Non
         raise UsageProblem(f"platform {target.name} is already installed (revision "
                            f"{installed.number}); use `heliostat upgrade` to change it")
     loaded = _load_bundle(bundle, target, show)
-    _apply(target, _change(target, "install", bundle=loaded), "install", not no_rollback,
+    _apply(target, target.change("install", bundle=loaded), "install", not no_rollback,
            output_format, show)
 
 
@@ -253,7 +227,7 @@ def upgrade(config_file: Path | None, state_dir: Path | None, bundle: Path | Non
         raise UsageProblem(f"platform {target.name} is not installed (no deployed revision "
                            f"in {target.state_dir}); use `heliostat install`")
     loaded = _load_bundle(bundle, target, show)
-    _apply(target, _change(target, "upgrade", bundle=loaded), "upgrade", not no_rollback,
+    _apply(target, target.change("upgrade", bundle=loaded), "upgrade", not no_rollback,
            output_format, show)
 
 
@@ -302,8 +276,8 @@ def rollback(revision: int | None, config_file: Path | None, state_dir: Path | N
     target = _open(config_file, state_dir)
     ledger = Ledger(target.driver.ledger_store())
     chosen = _rollback_target(ledger, revision)
-    change = _change(target, f"rollback to {chosen.number}", manifests=chosen.manifests,
-                     config=chosen.config)
+    change = target.change(f"rollback to {chosen.number}", manifests=chosen.manifests,
+                           config=chosen.config)
     _apply(target, change, f"rollback to {chosen.number}", not no_rollback, output_format, show)
 
 

@@ -6,11 +6,12 @@ Only the Compose target on the local engine can be applied so far; the others re
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from heliostat.config import PlatformConfig
 from heliostat.model import PlatformModel, build_model
@@ -18,7 +19,9 @@ from heliostat.problems import InvalidInput
 from heliostat.render import render_manifests
 
 if TYPE_CHECKING:  # the driver and the docker package load only when a command needs them
+    from heliostat.apply import Change
     from heliostat.drivers.compose import ComposeDriver
+    from heliostat.ledger import Origin
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,34 @@ class Target:
         from heliostat.drivers.compose_engine import connect
 
         return ComposeDriver(self.name, self.state_dir, connect())
+
+    def change(self, description: str, manifests: dict[str, str] | None = None,
+               config: dict[str, Any] | None = None, origin: Origin = "cli",
+               bundle: dict[str, str] | None = None) -> Change:
+        """A change to this platform for `Applier.run`: this config's manifests (or a
+        revision's, for a rollback), its secrets (generated on first use) and the ids of
+        the images it runs. `bundle` is what the ledger records of a loaded bundle."""
+        from heliostat.apply import Change
+        from heliostat.drivers.compose_secrets import ensure_secrets
+
+        secrets = ensure_secrets(self.model.secrets, self.state_dir)
+        return Change(description=description,
+                      manifests=self.manifests if manifests is None else manifests,
+                      config=self.config.values if config is None else config,
+                      secrets=secrets, images=self.image_ids(), origin=origin,
+                      **(bundle or {}))
+
+    def image_ids(self) -> dict[str, str]:
+        """reference -> image id, for the images the engine holds (the rest fail at apply)."""
+        import docker.errors
+
+        references = sorted({s.image_ref for s in self.model.services}
+                            | {c["image_ref"] for s in self.model.services for c in s.sidecars})
+        ids = {}
+        for reference in references:
+            with contextlib.suppress(docker.errors.DockerException):
+                ids[reference] = self.driver.engine.client.images.get(reference).id
+        return ids
 
 
 def open_target(config: PlatformConfig, state_dir: Path | None = None) -> Target:
