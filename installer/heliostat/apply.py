@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from heliostat import __version__
+from heliostat import __version__, data_backup
 from heliostat.driver import Driver, Health, PlanStep
 from heliostat.ledger import Ledger, Origin, Revision
 from heliostat.ledger_lock import LeaseKeeper, LedgerError
@@ -40,6 +40,8 @@ class Change:
     origin: Origin = "cli"
     bundle_version: str = __version__
     bundle_digest: str = ""
+    # service -> a backup recorded in the ledger, loaded back once the service is healthy
+    restore: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,14 +102,15 @@ class Applier:
             desired = self.driver.desired_objects(change.manifests)
             steps = plan(desired, self.driver.observe(), self.driver.immutable_fields)
             last = self.ledger.last_deployed()
-            if not steps.has_changes and last is not None and last.manifests == change.manifests:
+            if (not steps.has_changes and not change.restore and last is not None
+                    and last.manifests == change.manifests):
                 return Outcome("unchanged", last.number, steps, time.monotonic() - started,
                                resumed=resumed)
             revision = self.ledger.record_revision(
                 origin=change.origin, description=change.description,
                 bundle_version=change.bundle_version, bundle_digest=change.bundle_digest,
                 config=change.config, secrets=change.secrets, manifests=change.manifests,
-                images=change.images)
+                images=change.images, restore=change.restore)
             self.progress(f"revision {revision.number} ({change.description}): "
                           f"{_counts(steps)}")
             outcome = self._finish(revision, steps, lock, gate_revision=None)
@@ -133,7 +136,10 @@ class Applier:
                 gate_revision: int | None) -> Outcome:
         """Apply the plan of a pending revision and mark it for what happened."""
         started = time.monotonic()
-        failure = self.execute(steps, revision.number, lock, gate_revision)
+        failure = self._back_up(revision, steps, lock)
+        if failure is None:
+            failure = self.execute(steps, revision.number, lock, gate_revision,
+                                   restore=revision.restore)
         if failure is None:
             self.ledger.mark(revision.number, "deployed")
             self.progress(f"revision {revision.number} deployed")
@@ -161,22 +167,38 @@ class Applier:
         return Outcome("rolled-back", revision.number, steps, time.monotonic() - started,
                        failure, target.number if target else None)
 
+    def _back_up(self, revision: Revision, steps: Plan, lock: LeaseKeeper) -> Failure | None:
+        """Dump the data of each service with a `backup` that the plan changes, first."""
+        for step in data_backup.steps_to_back_up(steps.steps, revision):
+            lock.check()
+            reason = data_backup.back_up(self.driver, self.ledger, revision, step,
+                                         self.progress)
+            if reason is not None:
+                return Failure(step.key, step.service, reason)
+        return None
+
     def execute(self, steps: Plan, revision: int, lock: LeaseKeeper,
-                gate_revision: int | None = None) -> Failure | None:
+                gate_revision: int | None = None,
+                restore: dict[str, dict[str, Any]] | None = None) -> Failure | None:
         """Wave by wave, the services of a wave in parallel; deletions last. Objects left
-        unchanged are gated too when they carry `gate_revision` (a resumed apply)."""
+        unchanged are gated too when they carry `gate_revision` (a resumed apply). A
+        service in `restore` gets its data back once its wave is healthy, before the
+        waves that depend on it."""
         waves = [[s for s in wave if s.action != "unchanged" or _carries(s, gate_revision)]
                  for wave in steps.waves]
         total = len(waves)
         for number, wave in enumerate(waves, start=1):
-            if not wave:
-                continue
-            services: dict[str, list[PlanStep]] = {}
-            for step in wave:
-                services.setdefault(step.service, []).append(step)
-            self.progress(f"wave {number}/{total}: {', '.join(sorted(services))}")
-            failure = _first_failure(_parallel(
-                lambda group: self._service(group, revision, lock), list(services.values())))
+            if wave:
+                services: dict[str, list[PlanStep]] = {}
+                for step in wave:
+                    services.setdefault(step.service, []).append(step)
+                self.progress(f"wave {number}/{total}: {', '.join(sorted(services))}")
+                failure = _first_failure(_parallel(
+                    lambda group: self._service(group, revision, lock),
+                    list(services.values())))
+                if failure:
+                    return failure
+            failure = self._restore(steps.waves[number - 1], restore or {}, lock)
             if failure:
                 return failure
         # Deletions wave by wave, the latest first (the plan's order), each wave's at once.
@@ -187,6 +209,19 @@ class Applier:
             failure = _first_failure(_parallel(lambda s: self._delete(s, revision, lock), wave))
             if failure:
                 return failure
+        return None
+
+    def _restore(self, wave: tuple[PlanStep, ...], restore: dict[str, dict[str, Any]],
+                 lock: LeaseKeeper) -> Failure | None:
+        for step in wave:
+            desired = step.desired
+            if desired is None or desired.backup is None or step.service not in restore:
+                continue
+            lock.check()
+            reason = data_backup.restore(self.driver, self.ledger, desired.key, desired.backup,
+                                         restore[step.service], self.progress)
+            if reason is not None:
+                return Failure(desired.key, step.service, reason)
         return None
 
     def _delete(self, step: PlanStep, revision: int, lock: LeaseKeeper) -> Failure | None:

@@ -8,6 +8,7 @@ the input or the command line.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -261,24 +262,57 @@ def diff(config_file: Path | None, state_dir: Path | None, output_format: str) -
 @click.argument("revision", type=int, required=False)
 @config_option
 @state_dir_option
+@click.option("--restore-data", is_flag=True,
+              help="Also load back the data dumps taken before later revisions changed "
+                   "postgres (what was written since is lost).")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before restoring data.")
 @no_rollback_option
 @output_option
 @reports_errors
 def rollback(revision: int | None, config_file: Path | None, state_dir: Path | None,
-             no_rollback: bool, output_format: str) -> None:
+             restore_data: bool, yes: bool, no_rollback: bool, output_format: str) -> None:
     """Go back to REVISION (default: the one deployed before the current one).
 
     The rollback is a new revision holding REVISION's manifests; history is never
-    rewritten."""
+    rewritten. Data stays as it is unless --restore-data."""
     from heliostat.ledger import Ledger
 
     show = _progress(time.monotonic())
     target = _open(config_file, state_dir)
     ledger = Ledger(target.driver.ledger_store())
     chosen = _rollback_target(ledger, revision)
-    change = target.change(f"rollback to {chosen.number}", manifests=chosen.manifests,
-                           config=chosen.config)
+    description = f"rollback to {chosen.number}"
+    restore = _data_to_restore(ledger, chosen, yes) if restore_data else {}
+    if restore:
+        description += " with the data of " + ", ".join(
+            f"{service} from before revision {backup['revision']}"
+            for service, backup in sorted(restore.items()))
+    change = dataclasses.replace(
+        target.change(description, manifests=chosen.manifests, config=chosen.config),
+        restore=restore)
     _apply(target, change, f"rollback to {chosen.number}", not no_rollback, output_format, show)
+
+
+def _data_to_restore(ledger: Any, chosen: Any, yes: bool) -> dict[str, Any]:
+    """The dumps a rollback to `chosen` loads back, confirmed by the user."""
+    from heliostat.data_backup import backups_since
+
+    found = backups_since(ledger, chosen.number)
+    if not found:
+        raise UsageProblem(f"no revision after {chosen.number} changed a service that is "
+                           "backed up (postgres), so no dump was taken and its data is "
+                           f"still revision {chosen.number}'s; roll back without "
+                           "--restore-data")
+    for service, backup in sorted(found.items()):
+        click.echo(f"{service}: the dump taken {backup['taken_at']} before revision "
+                   f"{backup['revision']} ({backup['bytes'] / 1e6:.1f} MB) replaces its "
+                   "current data", err=True)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageProblem("--restore-data replaces data and asks for confirmation; "
+                               "pass --yes to run it without a terminal")
+        click.confirm("Everything written since those dumps is lost. Restore?", abort=True)
+    return found
 
 
 def _rollback_target(ledger: Any, number: int | None) -> Any:

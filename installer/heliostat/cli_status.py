@@ -143,7 +143,8 @@ def history(config_file: Path | None, state_dir: Path | None, output_format: str
         click.echo(json.dumps([{"revision": r.number, "status": r.status, "origin": r.origin,
                                 "description": r.description, "created_at": r.created_at,
                                 "updated_at": r.updated_at, "bundle_version": r.bundle_version,
-                                "reason": r.reason} for r in revisions], indent=2))
+                                "reason": r.reason, "backups": r.backups}
+                               for r in revisions], indent=2))
         return
     if not revisions:
         click.echo(f"platform {target.name} has no revisions")

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal, Protocol
+from typing import Any, BinaryIO, Literal, Protocol
 
 from heliostat.ledger_store import LedgerStore
 
@@ -30,6 +30,15 @@ def spec_hash(spec: Mapping[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
+class DataBackup:
+    """How to copy an object's data out (`dump` writes it to standard output) and back
+    (`restore` reads it from standard input): commands run inside the object."""
+
+    dump: tuple[str, ...]
+    restore: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class DesiredObject:
     """One object the rendered manifests ask for: a container, a Kubernetes object, an app.
 
@@ -38,7 +47,9 @@ class DesiredObject:
     into waves from it, and every object of a service is in its service's wave.
     `spec` is everything `apply` needs, as plain JSON-able data. `health_timeout` is how
     many seconds its health gate may take (from the target's own health-check settings);
-    the core gives `wait` a deadline that far ahead.
+    the core gives `wait` a deadline that far ahead. `backup` is set on the one object of
+    a service whose data the core dumps before changing it; it is not part of the spec,
+    as changing how a backup is taken does not change the object.
     """
 
     key: str
@@ -46,6 +57,7 @@ class DesiredObject:
     spec: dict[str, Any]
     depends_on: tuple[str, ...] = ()
     health_timeout: float = DEFAULT_HEALTH_TIMEOUT
+    backup: DataBackup | None = None
 
     @cached_property  # specs are large and a plan asks more than once
     def spec_hash(self) -> str:
@@ -87,6 +99,20 @@ class PlanStep:
         obj = self.desired or self.live
         assert obj is not None, "a step has a desired or a live object"
         return obj.service
+
+
+class ByteSink(Protocol):
+    """Where a command's standard output goes: a binary file, or anything with write()."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """How a command run inside an object ended: its exit code and its last stderr lines."""
+
+    exit_code: int
+    stderr: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -133,6 +159,13 @@ class Driver(Protocol):
 
     def wait(self, step: PlanStep, deadline: float) -> Health:
         """Until `deadline` (a `time.monotonic()` value): is the applied object healthy?"""
+        ...
+
+    def run_in(self, key: str, command: tuple[str, ...], stdin: BinaryIO | None = None,
+               stdout: ByteSink | None = None) -> CommandResult:
+        """Run `command` inside the live object `key` (`docker exec`, `kubectl exec`),
+        streaming `stdin` into it and its standard output into `stdout`. Raises on a
+        target error; a command that fails is a result."""
         ...
 
     def ledger_store(self) -> LedgerStore:

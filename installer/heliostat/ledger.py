@@ -20,7 +20,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Literal, get_args
 
@@ -64,6 +64,12 @@ class Revision:
     manifests: dict[str, str]  # file name -> text, as `render` writes it and drivers apply
     images: dict[str, str]  # image name -> digest
     reason: str = ""  # why it failed or was rolled back
+    # service -> the dump of its data taken before this revision changed it: blob name,
+    # object, bytes, sha256, taken_at (heliostat.data_backup)
+    backups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # service -> the backup (as in `backups`) this revision loads back once the service is
+    # healthy: a `rollback --restore-data`
+    restore: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class Ledger:
@@ -77,7 +83,8 @@ class Ledger:
     def record_revision(self, *, origin: Origin, description: str, bundle_version: str,
                         bundle_digest: str, config: Mapping[str, Any],
                         secrets: Mapping[str, str], manifests: Mapping[str, str],
-                        images: Mapping[str, str]) -> Revision:
+                        images: Mapping[str, str],
+                        restore: Mapping[str, Mapping[str, Any]] | None = None) -> Revision:
         """Record the next revision, `pending`. `secrets` maps each secret's name to its
         value: values are replaced by their hash in `config`, and must not be in
         `manifests` at all (those reference secrets by name; anything else is a bug)."""
@@ -103,7 +110,8 @@ class Ledger:
             bundle_version=bundle_version, bundle_digest=bundle_digest,
             config=_hide_secrets(dict(config), values),
             secrets={name: _hash(value) for name, value in sorted(secrets.items())},
-            manifests=dict(manifests), images=dict(images))
+            manifests=dict(manifests), images=dict(images),
+            restore={service: dict(backup) for service, backup in (restore or {}).items()})
         self._write(revision)
         return revision
 
@@ -123,6 +131,17 @@ class Ledger:
                 if other.status == "deployed" and other.number != number:
                     self._write(replace(other, status="superseded", updated_at=marked.updated_at))
         return marked
+
+    def record_backup(self, number: int, service: str, backup: Mapping[str, Any]) -> Revision:
+        """Note on a pending revision the dump taken of `service` before changing it."""
+        revision = self.revision(number)
+        if revision.status != "pending":
+            raise LedgerError(f"revision {number} is {revision.status}; backups are taken "
+                              "before a revision is applied")
+        noted = replace(revision, updated_at=_now(),
+                        backups={**revision.backups, service: dict(backup)})
+        self._write(noted)
+        return noted
 
     def numbers(self) -> list[int]:
         found = (_REVISION_NAME.fullmatch(name) for name in self.store.names())

@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from heliostat.ledger_lock import Holder, Lease, LeaseLost, LedgerError, LockHeld
 
@@ -66,6 +66,21 @@ class LedgerStore(Protocol):
         """Every document's name, sorted."""
         ...
 
+    def write_blob(self, name: str) -> contextlib.AbstractContextManager[BinaryIO]:
+        """A large document (a data dump), written as a stream: `with store.write_blob(n)
+        as out: out.write(...)`. It exists under `name` only once the block ends without
+        an error; until then, and after a failure, the store is as it was. Raises
+        LedgerWriteError."""
+        ...
+
+    def open_blob(self, name: str) -> contextlib.AbstractContextManager[BinaryIO]:
+        """Read a blob as a stream; FileNotFoundError when there is none by that name."""
+        ...
+
+    def remove(self, name: str) -> None:
+        """Delete a document or blob; no error if it is already gone."""
+        ...
+
     def acquire(self, holder: Holder, ttl: float) -> Lease:
         """Take the lock for `ttl` seconds. Raises LockHeld while another live lease holds it;
         takes over a lease that ran out or whose holder is provably gone. Of any number of
@@ -109,6 +124,38 @@ class FileLedgerStore:
         path = self.root / _checked(name)
         self._make_root()
         write_atomically(path, data)
+
+    @contextlib.contextmanager
+    def write_blob(self, name: str) -> Iterator[BinaryIO]:
+        path = self.root / _checked(name)
+        self._make_root()
+        try:
+            fd, temporary = tempfile.mkstemp(dir=self.root, prefix=f".{name}.", suffix=".tmp")
+        except OSError as exc:
+            raise LedgerWriteError(path, exc) from exc
+        try:
+            with os.fdopen(fd, "wb") as out:
+                yield out
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, path)
+            fsync_directory(self.root)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            if isinstance(exc, OSError):
+                raise LedgerWriteError(path, exc) from exc
+            raise
+
+    @contextlib.contextmanager
+    def open_blob(self, name: str) -> Iterator[BinaryIO]:
+        with open(self.root / _checked(name), "rb") as blob:
+            yield blob
+
+    def remove(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.root / _checked(name)).unlink()
+            fsync_directory(self.root)
 
     def names(self) -> list[str]:
         try:

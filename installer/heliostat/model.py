@@ -53,6 +53,7 @@ class Service:
     update: dict[str, Any]
     orchestrator_access: bool
     role: str | None
+    backup: dict[str, list[str]] | None = None
 
     @property
     def files_digest(self) -> str:
@@ -241,6 +242,7 @@ def _service(module: Module, name: str, spec: dict[str, Any], values: dict[str, 
         update=spec["update"],
         orchestrator_access=spec["orchestrator_access"],
         role=spec.get("role"),
+        backup=spec.get("backup"),
     )
 
 

@@ -28,14 +28,22 @@ import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import docker
 import docker.errors
 import docker.types
 from docker.models.containers import Container
 
-from heliostat.driver import DesiredObject, Health, LiveObject, ObservedHealth, PlanStep
+from heliostat.driver import (
+    ByteSink,
+    CommandResult,
+    DesiredObject,
+    Health,
+    LiveObject,
+    ObservedHealth,
+    PlanStep,
+)
 from heliostat.drivers import compose_files
 from heliostat.drivers.compose_engine import Engine, EngineError, container_health
 from heliostat.drivers.compose_objects import ComposeFileError, read_project
@@ -157,6 +165,15 @@ class ComposeDriver:
                 self.engine.stop_and_remove(old, STOP_TIMEOUT)
             self.engine.rename(container, name)
         return health
+
+    def run_in(self, key: str, command: tuple[str, ...], stdin: BinaryIO | None = None,
+               stdout: ByteSink | None = None) -> CommandResult:
+        container = self.engine.container(self._name(key))
+        if container is None or container.status != "running":
+            raise EngineError(f"container {self._name(key)} is not running, so "
+                              f"{command[0]} cannot run in it")
+        exit_code, stderr = self.engine.exec_streaming(container, command, stdin, stdout)
+        return CommandResult(exit_code, stderr)
 
     def ledger_store(self) -> FileLedgerStore:
         return FileLedgerStore(self.state_dir)

@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import contextlib
 import io
+import socket
 import tarfile
 import threading
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any, BinaryIO
 
 import docker
 import docker.errors
 import docker.types
+import docker.utils.socket
 import requests
 from docker.models.containers import Container
 
+from heliostat.driver import ByteSink
 from heliostat.drivers.compose_objects import duration_seconds
 
 POOL = 64  # engine connections at most
@@ -216,6 +220,55 @@ class Engine:
         except (docker.errors.DockerException, requests.RequestException):
             return False  # stopped meanwhile, say: Docker's own state tells
         return result.exit_code == 0
+
+    def exec_streaming(self, container: Container, command: Sequence[str],
+                       stdin: BinaryIO | None, stdout: ByteSink | None,
+                       chunk: int = 1 << 20) -> tuple[int, tuple[str, ...]]:
+        """`docker exec -i`: `stdin` streamed in (then closed, so the command sees its end),
+        standard output streamed into `stdout`, neither held in memory. Returns the exit
+        code and the last lines of standard error."""
+        what = f"run {command[0]} in container {container.name}"
+        api = self.client.api
+        created = self._call(what, api.exec_create, container.id, list(command),
+                             stdin=stdin is not None, stdout=True, stderr=True)
+        connection = self._call(what, api.exec_start, created["Id"], socket=True)
+        raw = getattr(connection, "_sock", connection)
+        errors: deque[bytes] = deque(maxlen=64)
+        feeding: list[BaseException] = []
+
+        def feed() -> None:
+            try:
+                assert stdin is not None
+                while data := stdin.read(chunk):
+                    raw.sendall(data)
+            except BaseException as exc:  # reported after the output is read
+                feeding.append(exc)
+            finally:
+                with contextlib.suppress(OSError):
+                    raw.shutdown(socket.SHUT_WR)
+
+        feeder = threading.Thread(target=feed, daemon=True) if stdin is not None else None
+        try:
+            if feeder is not None:
+                feeder.start()
+            for stream, data in docker.utils.socket.frames_iter(connection, tty=False):
+                if stream == docker.utils.socket.STDOUT and stdout is not None:
+                    stdout.write(data)
+                elif stream == docker.utils.socket.STDERR:
+                    errors.append(data)
+        except (OSError, docker.errors.DockerException) as exc:
+            raise EngineError(f"could not {what}: {exc}") from None
+        finally:
+            if feeder is not None:
+                feeder.join()
+            with contextlib.suppress(OSError):
+                connection.close()
+        if feeding and isinstance(feeding[0], OSError) and not isinstance(
+                feeding[0], (BrokenPipeError, ConnectionResetError)):
+            raise feeding[0]  # reading our own input failed
+        exit_code = self._call(what, api.exec_inspect, created["Id"])["ExitCode"]
+        text = b"".join(errors).decode("utf-8", "replace")
+        return int(exit_code if exit_code is not None else -1), tuple(text.splitlines()[-20:])
 
     def start(self, container: Container) -> None:
         self._call(f"start container {container.name}", container.start)

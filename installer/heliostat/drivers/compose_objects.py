@@ -20,11 +20,12 @@ from typing import Any
 
 import yaml
 
-from heliostat.driver import DesiredObject, spec_hash
+from heliostat.driver import DataBackup, DesiredObject, spec_hash
 
 COMPOSE_FILE = "compose.yaml"
 SERVICE_LABEL = "io.heliostat.service"
 KIND_LABEL = "io.heliostat.kind"
+BACKUP_FIELD = "x-heliostat-backup"  # an extension field: docker compose ignores it
 DEFAULT_JOB_TIMEOUT = 900.0  # seconds a job (a migration) may run before its gate fails
 START_ALLOWANCE = 30.0  # seconds for the engine to create and start a container
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|us|ns|h|m|s)")
@@ -153,9 +154,25 @@ class _ServiceReader:
             keys = [(f"{name}-{index}", index) for index in range(1, replicas + 1)]
         else:
             keys = [(name, None)]
+        backup = self.backup(name, entry)
         return [DesiredObject(key, service, {**base, "replica": index}, tuple(depends),
-                              health_timeout=health_timeout(base))
+                              health_timeout=health_timeout(base), backup=backup)
                 for key, index in keys]
+
+    @staticmethod
+    def backup(name: str, entry: dict[str, Any]) -> DataBackup | None:
+        declared = entry.get(BACKUP_FIELD)
+        if declared is None:
+            return None
+        try:
+            dump, restore = (tuple(str(arg) for arg in unescape(declared[part]))
+                             for part in ("dump", "restore"))
+        except (TypeError, KeyError):
+            raise ComposeFileError(f"services.{name}.{BACKUP_FIELD} needs `dump` and "
+                                   "`restore` commands") from None
+        if not dump or not restore:
+            raise ComposeFileError(f"services.{name}.{BACKUP_FIELD}: empty command")
+        return DataBackup(dump, restore)
 
     def spec(self, name: str, entry: dict[str, Any], labels: dict[str, str],
              kind: str) -> dict[str, Any]:

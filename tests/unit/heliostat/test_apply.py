@@ -8,7 +8,8 @@ import time
 import pytest
 
 from heliostat.apply import Applier, Change
-from heliostat.driver import DesiredObject, Health, LiveObject
+from heliostat.data_backup import backups_since
+from heliostat.driver import CommandResult, DataBackup, DesiredObject, Health, LiveObject
 from heliostat.ledger import Ledger
 from heliostat.ledger_lock import LockHeld
 from heliostat.ledger_store import FileLedgerStore
@@ -20,7 +21,8 @@ def manifests(**services) -> dict[str, str]:
 
 
 class MemoryDriver:
-    """Objects in a dict; `unhealthy` names images whose health gate fails."""
+    """Objects in a dict; `unhealthy` names images whose health gate fails. A service with
+    `"backup": true` keeps bytes in `data[key]`, which its dump writes and restore reads."""
 
     immutable_fields = frozenset({"volume"})
 
@@ -33,14 +35,29 @@ class MemoryDriver:
         self.most_active = 0
         self.lock = threading.Lock()
         self.on_apply = None  # called with each step, e.g. to interrupt
+        self.data: dict[str, bytes] = {}
+        self.dump_fails = False
 
     def desired_objects(self, files):
         if not files:
             return []
         services = json.loads(files["objects.json"])
+        backup = DataBackup(("dump",), ("restore",))
         return [DesiredObject(f"{name}-{index}", name, {"image": spec["image"]},
-                              tuple(spec.get("depends_on", ())), health_timeout=5)
+                              tuple(spec.get("depends_on", ())), health_timeout=5,
+                              backup=backup if spec.get("backup") and index == 0 else None)
                 for name, spec in services.items() for index in range(spec.get("replicas", 1))]
+
+    def run_in(self, key, command, stdin=None, stdout=None):
+        self.calls.append((command[0], key))
+        if command == ("dump",):
+            if self.dump_fails:
+                stdout.write(b"half a dump")
+                return CommandResult(1, ("pg_dump: error: connection refused",))
+            stdout.write(self.data.get(key, b""))
+        else:
+            self.data[key] = stdin.read()
+        return CommandResult(0)
 
     def observe(self):
         return dict(self.live)
@@ -242,3 +259,112 @@ def test_secret_values_reach_the_ledger_only_as_hashes(driver):
     text = (driver.store.root / "revision-000001.json").read_text()
     assert "hunter2-very-secret" not in text
     assert Ledger(driver.store).revision(1).secrets["db-password"].startswith("sha256:")
+
+
+BACKED_UP = manifests(db={"image": "db:1", "backup": True},
+                      api={"image": "api:1", "depends_on": ["db"]})
+
+
+def with_image(files, service, image):
+    services = json.loads(files["objects.json"])
+    services[service]["image"] = image
+    return manifests(**services)
+
+
+def test_an_upgrade_dumps_a_backed_up_service_before_changing_it(driver):
+    run(driver, BACKED_UP)
+    driver.data["db-0"] = b"rows of revision 1"
+    driver.calls.clear()
+    outcome, messages = run(driver, with_image(BACKED_UP, "db", "db:2"), "upgrade")
+    assert outcome.status == "deployed"
+    assert driver.calls[:2] == [("dump", "db-0"), ("update", "db-0")]
+    backup = Ledger(driver.store).revision(2).backups["db"]
+    assert backup["bytes"] == len(b"rows of revision 1") and backup["revision"] == 2
+    with driver.store.open_blob(backup["blob"]) as blob:
+        assert blob.read() == b"rows of revision 1"
+    assert any("db backed up" in m for m in messages)
+
+
+def test_changing_another_service_takes_no_dump(driver):
+    run(driver, BACKED_UP)
+    driver.calls.clear()
+    run(driver, with_image(BACKED_UP, "api", "api:2"), "upgrade")
+    assert ("dump", "db-0") not in driver.calls
+    assert Ledger(driver.store).revision(2).backups == {}
+
+
+def test_a_failed_dump_changes_nothing_and_keeps_no_partial_dump(driver):
+    run(driver, BACKED_UP)
+    driver.dump_fails = True
+    driver.calls.clear()
+    outcome, _ = run(driver, with_image(BACKED_UP, "db", "db:2"), "upgrade")
+    assert outcome.status == "rolled-back"
+    assert "backing up db before changing it failed (exit 1); nothing was changed" \
+        in outcome.failure.reason
+    assert "connection refused" in outcome.failure.reason
+    assert [c for c in driver.calls if c[0] in ("update", "replace")] == []
+    assert driver.live["db-0"].spec == {"image": "db:1"}
+    assert not [n for n in driver.store.names() if n.startswith("backup-")]
+
+
+def test_restoring_loads_the_dump_once_its_service_is_healthy_before_dependants(driver):
+    run(driver, BACKED_UP)
+    driver.data["db-0"] = b"old rows"
+    run(driver, with_image(BACKED_UP, "db", "db:2"), "upgrade")
+    driver.data["db-0"] = b"new rows"
+    found = backups_since(Ledger(driver.store), 1)
+    assert set(found) == {"db"} and found["db"]["revision"] == 2
+    driver.calls.clear()
+    outcome = Applier(driver).run(Change("rollback to 1", BACKED_UP, restore=found), "rollback")
+    assert outcome.status == "deployed"
+    assert driver.data["db-0"] == b"old rows"
+    calls = driver.calls
+    assert calls.index(("wait", "db-0")) < calls.index(("restore", "db-0"))
+    # the rollback changed db, so the data it replaced was dumped first
+    assert calls.index(("dump", "db-0")) < calls.index(("update", "db-0"))
+    assert Ledger(driver.store).revision(3).restore["db"]["blob"] == found["db"]["blob"]
+
+
+def test_a_restore_runs_even_when_no_object_changes(driver):
+    run(driver, BACKED_UP)
+    driver.data["db-0"] = b"old rows"
+    run(driver, with_image(BACKED_UP, "db", "db:2"), "upgrade")
+    driver.data["db-0"] = b"new rows"
+    same = with_image(BACKED_UP, "db", "db:2")
+    outcome = Applier(driver).run(Change("restore", same, restore=backups_since(
+        Ledger(driver.store), 1)), "rollback")
+    assert outcome.status == "deployed" and driver.data["db-0"] == b"old rows"
+
+
+def test_a_dump_that_changed_on_disk_is_not_restored(driver):
+    run(driver, BACKED_UP)
+    driver.data["db-0"] = b"old rows"
+    run(driver, with_image(BACKED_UP, "db", "db:2"), "upgrade")
+    found = backups_since(Ledger(driver.store), 1)
+    (driver.store.root / found["db"]["blob"]).write_bytes(b"tampered")
+    driver.data["db-0"] = b"new rows"
+    outcome = Applier(driver).run(Change("rollback to 1", BACKED_UP, restore=found), "rollback")
+    assert outcome.status == "rolled-back" and "sha256 differs" in outcome.failure.reason
+    assert driver.data["db-0"] == b"new rows"
+
+
+def test_a_revision_killed_after_its_dump_resumes_without_dumping_again(driver):
+    run(driver, BACKED_UP)
+    driver.data["db-0"] = b"rows of revision 1"
+
+    def kill(step):
+        if step.key == "db-0":
+            raise Killed
+
+    driver.on_apply = kill
+    with pytest.raises(Killed):
+        run(driver, with_image(BACKED_UP, "db", "db:2"), "upgrade")
+    assert Ledger(driver.store).pending().backups["db"]["revision"] == 2
+    driver.on_apply = None
+    driver.data["db-0"] = b"changed meanwhile"
+    driver.calls.clear()
+    outcome, _ = run(driver, with_image(BACKED_UP, "db", "db:2"), "upgrade")
+    assert outcome.resumed.status == "deployed"
+    assert ("dump", "db-0") not in driver.calls
+    with driver.store.open_blob(Ledger(driver.store).revision(2).backups["db"]["blob"]) as blob:
+        assert blob.read() == b"rows of revision 1"

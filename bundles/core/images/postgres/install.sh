@@ -11,3 +11,4 @@ install -d -m 0755 /usr/local/lib/heliostat/postgres
 install -m 0755 /recipe/prepare.sh /usr/local/lib/heliostat/postgres/prepare.sh
 install -m 0644 /recipe/module_databases.py /usr/local/lib/heliostat/postgres/module_databases.py
 install -m 0644 /recipe/hook.sh /usr/local/lib/heliostat/entrypoint.d/50-postgres.sh
+install -m 0755 /recipe/backup.sh /usr/local/bin/heliostat-postgres-backup
