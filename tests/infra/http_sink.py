@@ -30,7 +30,7 @@ class Received:
 
 
 class HttpSink:
-    def __init__(self, status: int = 200) -> None:
+    def __init__(self, status: int = 200, host: str = "127.0.0.1") -> None:
         self.status = status
         #: Requests answered 2xx, in arrival order.
         self.received: list[Received] = []
@@ -40,10 +40,12 @@ class HttpSink:
         self.script: list[tuple[int, dict[str, str]]] = []
         self._changed = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
+        # `host`: where containers reach it too, e.g. a Docker network's gateway address.
+        self.host = host
         with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
+            probe.bind((host, 0))
             self.port: int = probe.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self.url = f"http://{host}:{self.port}/hook"
         self.start()
 
     def start(self) -> None:
@@ -75,7 +77,7 @@ class HttpSink:
                 pass  # tests assert on what was received; no console noise
 
         ThreadingHTTPServer.allow_reuse_address = True
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 

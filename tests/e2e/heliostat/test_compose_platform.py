@@ -1,22 +1,39 @@
 """The real platform on the real engine: the embedded default platform.yaml, renamed and
-on a free port, installed, reached through its gateway, re-applied and purged.
+on a free port, installed once for this module's tests, reached through its gateway —
+an event sent with a write key from the clickstream admin CLI arrives at a webhook —
+re-applied without touching anything, and purged.
 
-Pilot and Commander are left out until the commander service exists (its image carries
-only the runtime so far, and a platform whose Commander cannot start rolls back)."""
+Pilot and Commander are left out until their services exist (a platform whose
+Commander cannot start rolls back)."""
 
+import base64
 import json
 import textwrap
+import time
 import urllib.error
 import urllib.request
+import uuid
+from collections.abc import Iterator
 
 import docker
+import pytest
 
-from tests.infra.compose_platforms import PLATFORM_LABEL, PlatformUnderTest
+from tests.infra.compose_platforms import (
+    PLATFORM_LABEL,
+    PlatformUnderTest,
+    remove_platform,
+    unique_platform_name,
+)
+from tests.infra.http_sink import HttpSink
 
 
-def test_the_default_platform_installs_and_serves(test_platform: PlatformUnderTest,
-                                                  compose_engine: docker.DockerClient):
-    platform = test_platform
+@pytest.fixture(scope="module")
+def default_platform(compose_engine: docker.DockerClient,
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformUnderTest]:
+    """The default platform, installed once; the tests below share it, read-only unless
+    they say otherwise."""
+    name = unique_platform_name()
+    platform = PlatformUnderTest(name, tmp_path_factory.mktemp("default-platform"))
     platform.config.write_text(textwrap.dedent(f"""\
         apiVersion: heliostat/v1
         name: {platform.name}
@@ -26,37 +43,101 @@ def test_the_default_platform_installs_and_serves(test_platform: PlatformUnderTe
           pilot: {{enabled: false}}
           commander: {{enabled: false}}
         """))
+    started = time.monotonic()
     installed = platform.run("install", timeout=900)
     assert installed.returncode == 0, installed.stderr
-    assert "wave 2/3: clickstream-migrate" in installed.stderr
+    print(f"setup: default platform installed in {time.monotonic() - started:.0f}s")
+    platform.install_output = installed.stderr  # type: ignore[attr-defined]
+    yield platform
+    remove_platform(compose_engine, name)
 
+
+def post(platform: PlatformUnderTest, path: str, body: dict, write_key: str) -> int:
+    token = base64.b64encode(f"{write_key}:".encode()).decode()
+    request = urllib.request.Request(f"http://127.0.0.1:{platform.port}{path}",
+                                     data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": f"Basic {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def clickstream_admin(client: docker.DockerClient, platform: PlatformUnderTest,
+                      *args: str) -> dict:
+    """`python -m clickstream admin …` inside an Event API container, as an operator
+    would run it."""
+    container = client.containers.get(f"{platform.name}-event-api-1")
+    result = container.exec_run(["python3", "-m", "clickstream", "admin", *args,
+                                 "--output", "json"])
+    assert result.exit_code == 0, result.output.decode()
+    return json.loads(result.output.decode().strip().splitlines()[-1])
+
+
+def test_every_service_is_healthy(default_platform: PlatformUnderTest,
+                                  compose_engine: docker.DockerClient):
+    platform = default_platform
+    assert "wave 2/3: clickstream-migrate" in platform.install_output  # type: ignore[attr-defined]
     rows = json.loads(platform.run("status", "--output", "json").stdout)["services"]
     assert {r["service"] for r in rows} >= {"postgres", "kafka", "redis", "event-api",
-                                            "event-router", "prometheus", "gateway"}
+                                            "event-router", "webhook-worker", "prometheus",
+                                            "gateway"}
     assert all(r["health"] == "healthy" and r["ready"] == r["desired"] for r in rows), rows
     migrate = compose_engine.containers.get(f"{platform.name}-clickstream-migrate")
     assert migrate.attrs["State"]["ExitCode"] == 0
     assert b"migration" in migrate.logs()
 
-    # The gateway routes /v1/ to the Event API, which refuses an unknown write key.
-    request = urllib.request.Request(f"http://127.0.0.1:{platform.port}/v1/track",
-                                     data=b'{"userId": "u", "event": "e"}', method="POST",
-                                     headers={"Content-Type": "application/json",
-                                              "Authorization": "Basic bm8tc3VjaC1rZXk6"})
-    try:
-        urllib.request.urlopen(request, timeout=10)
-        status = 200
-    except urllib.error.HTTPError as error:
-        status = error.code
-    assert status == 401
 
-    ids = {c.id for c in compose_engine.containers.list(
-        all=True, filters={"label": f"{PLATFORM_LABEL}={platform.name}"})}
+def test_an_event_reaches_a_webhook_through_the_gateway(default_platform: PlatformUnderTest,
+                                                        compose_engine: docker.DockerClient):
+    platform = default_platform
+    network = compose_engine.networks.get(f"heliostat-{platform.name}")
+    gateway_address = network.attrs["IPAM"]["Config"][0]["Gateway"]
+    sink = HttpSink(host=gateway_address)  # reachable from the platform's containers
+    try:
+        app = clickstream_admin(compose_engine, platform, "app", "create",
+                                f"shop-{uuid.uuid4().hex[:8]}")
+        clickstream_admin(compose_engine, platform, "destination", "create", str(app["id"]),
+                          "--name", "hook", "--kind", "webhook", "--setting",
+                          f"url={sink.url}")
+        message_id = str(uuid.uuid4())
+        event = {"userId": "u-1", "event": "Order Completed", "messageId": message_id,
+                 "properties": {"total": 42.5}}
+        # The worker picks up a new destination from Postgres's change notifications; an
+        # event sent before it did is still delivered, once it has.
+        assert post(platform, "/v1/track", event, app["write_key"]) == 200
+        sink.wait_until(lambda: any(e.get("messageId") == message_id for e in sink.events()),
+                        timeout=60)
+        delivered = next(e for e in sink.events() if e["messageId"] == message_id)
+        assert delivered["event"] == "Order Completed"
+        assert delivered["properties"] == {"total": 42.5}
+        assert [e["messageId"] for e in sink.events()].count(message_id) == 1
+
+        assert post(platform, "/v1/track", event, "no-such-key") == 401
+        assert post(platform, "/v1/track", {"event": "no user"}, app["write_key"]) == 400
+    finally:
+        sink.stop()
+
+
+def test_reapplying_touches_nothing(default_platform: PlatformUnderTest,
+                                    compose_engine: docker.DockerClient):
+    platform = default_platform
+    label = {"label": f"{PLATFORM_LABEL}={platform.name}"}
+    ids = {c.id for c in compose_engine.containers.list(all=True, filters=label)}
     again = platform.run("upgrade")
     assert again.returncode == 0 and "nothing to do" in again.stdout, again.stderr
-    assert ids == {c.id for c in compose_engine.containers.list(
-        all=True, filters={"label": f"{PLATFORM_LABEL}={platform.name}"})}
+    assert ids == {c.id for c in compose_engine.containers.list(all=True, filters=label)}
 
+
+def test_uninstall_purge_removes_everything(default_platform: PlatformUnderTest,
+                                            compose_engine: docker.DockerClient):
+    """Last in this module: it takes the shared platform away."""
+    platform = default_platform
     purged = platform.run("uninstall", "--purge", "--yes")
     assert purged.returncode == 0, purged.stderr
-    assert compose_engine.volumes.list(filters={"label": f"{PLATFORM_LABEL}={platform.name}"}) == []
+    label = {"label": f"{PLATFORM_LABEL}={platform.name}"}
+    assert compose_engine.containers.list(all=True, filters=label) == []
+    assert compose_engine.volumes.list(filters=label) == []
+    assert not platform.ledger.exists()
