@@ -129,10 +129,15 @@ def _apply(target: Any, change: Any, command: str, rollback: bool, output_format
     from heliostat.apply import Applier
 
     outcome = Applier(target.driver, show, rollback=rollback).run(change, command)
+    # Where to reach what was just installed; a rollback's config may not be this one.
+    access = target.access() if command in ("install", "upgrade") and outcome.ok else None
     if output_format == "json":
-        click.echo(json.dumps(_outcome_json(target, outcome), indent=2))
+        click.echo(json.dumps({**_outcome_json(target, outcome),
+                               "access": access.to_json() if access else None}, indent=2))
     else:
         _report(target, outcome)
+        if access and (access.urls or access.logins):
+            click.echo("\n".join([f"platform {target.name} answers at:", *access.lines()]))
     if not outcome.ok:
         sys.exit(EXIT_FAILURE)
 
@@ -213,22 +218,28 @@ def install(config_file: Path | None, state_dir: Path | None, bundle: Path | Non
 @config_option
 @state_dir_option
 @bundle_option
+@click.option("--install", "install_missing", is_flag=True,
+              help="Install the platform if it is not installed yet (as `helm upgrade "
+                   "--install`).")
 @no_rollback_option
 @output_option
 @reports_errors
 def upgrade(config_file: Path | None, state_dir: Path | None, bundle: Path | None,
-            no_rollback: bool, output_format: str) -> None:
+            install_missing: bool, no_rollback: bool, output_format: str) -> None:
     """Change the installed platform to what platform.yaml describes, health-gated."""
     show = _progress(time.monotonic())
     target = _open(config_file, state_dir)
     from heliostat.ledger import Ledger
 
     ledger = Ledger(target.driver.ledger_store())
+    command = "upgrade"
     if _installed(ledger) is None and ledger.pending() is None:
-        raise UsageProblem(f"platform {target.name} is not installed (no deployed revision "
-                           f"in {target.state_dir}); use `heliostat install`")
+        if not install_missing:
+            raise UsageProblem(f"platform {target.name} is not installed (no deployed "
+                               f"revision in {target.state_dir}); use `heliostat install`")
+        command = "install"
     loaded = _load_bundle(bundle, target, show)
-    _apply(target, target.change("upgrade", bundle=loaded), "upgrade", not no_rollback,
+    _apply(target, target.change(command, bundle=loaded), command, not no_rollback,
            output_format, show)
 
 

@@ -19,6 +19,7 @@ from heliostat.problems import InvalidInput
 from heliostat.render import render_manifests
 
 if TYPE_CHECKING:  # the driver and the docker package load only when a command needs them
+    from heliostat.access import Access
     from heliostat.apply import Change
     from heliostat.drivers.compose import ComposeDriver
     from heliostat.ledger import Origin
@@ -61,6 +62,13 @@ class Target:
                       config=self.config.values if config is None else config,
                       secrets=secrets, images=self.image_ids(), origin=origin,
                       **(bundle or {}))
+
+    def access(self) -> Access:
+        """The URLs people reach this platform at and where its login secrets are."""
+        from heliostat.access import platform_access
+        from heliostat.drivers.compose_secrets import secrets_directory
+
+        return platform_access(self.model, secrets_directory(self.state_dir))
 
     def image_ids(self) -> dict[str, str]:
         """reference -> image id, for the images the engine holds (the rest fail at apply)."""

@@ -103,3 +103,20 @@ def test_diff_reports_a_change_and_a_bad_file(test_platform: PlatformUnderTest):
     invalid = platform.run("diff", config=broken)
     assert invalid.returncode == 2 and "Traceback" not in invalid.stderr
     assert "broken.yaml:3" in invalid.stderr
+
+
+def test_upgrade_install_installs_what_is_missing_then_upgrades(test_platform: PlatformUnderTest):
+    platform = test_platform
+    refused = platform.run("upgrade")
+    assert refused.returncode == 2 and "is not installed" in refused.stderr
+
+    installed = platform.run("upgrade", "--install", "--output", "json")
+    assert installed.returncode == 0, installed.stderr
+    outcome = json.loads(installed.stdout)
+    assert (outcome["status"], outcome["revision"]) == ("deployed", 1)
+    assert outcome["access"]["logins"] == {}  # no module with a login runs here
+
+    again = platform.run("upgrade", "--install")
+    assert again.returncode == 0 and "nothing to do" in again.stdout, again.stderr
+    history = json.loads(platform.run("history", "--output", "json").stdout)
+    assert [(r["revision"], r["description"]) for r in history] == [(1, "install")]
