@@ -141,3 +141,23 @@ def test_uninstall_keeps_volumes_unless_purged(test_platform: PlatformUnderTest,
     assert not platform.ledger.exists()
     nothing = platform.run("uninstall", "--yes")
     assert nothing.returncode == 0 and "not installed" in nothing.stdout
+
+
+def test_ctrl_c_mid_install_stops_and_the_next_install_resumes(
+        test_platform: PlatformUnderTest, compose_engine: docker.DockerClient):
+    platform = test_platform
+    process = platform.start("install")
+    wait_until(lambda: len(platform_containers(compose_engine, platform.name)) == 2,
+               "the install's containers to exist")
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "interrupted: a revision being applied stays pending" in stderr
+    assert revisions(platform) == [(1, "pending")]
+
+    again = platform.run("install")
+    assert again.returncode == 0, again.stderr
+    assert "interrupted revision 1 (install) was resumed: deployed" in again.stdout
+    assert revisions(platform) == [(1, "deployed")]
+    assert all_healthy(platform)
