@@ -21,6 +21,7 @@ from heliostat.render import render_manifests
 if TYPE_CHECKING:  # the driver and the docker package load only when a command needs them
     from heliostat.access import Access
     from heliostat.apply import Change
+    from heliostat.doctor import Preflight
     from heliostat.drivers.compose import ComposeDriver
     from heliostat.ledger import Origin
 
@@ -46,6 +47,13 @@ class Target:
         from heliostat.drivers.compose_engine import connect
 
         return ComposeDriver(self.name, self.state_dir, connect())
+
+    def preflight(self, bundle_file: Path | None = None) -> Preflight:
+        """`heliostat doctor`'s checks of this target (for `bundle_file` too, if given).
+        They need no connection: a target that cannot be reached is one of their findings."""
+        from heliostat.drivers.compose_doctor import ComposeDoctor
+
+        return ComposeDoctor(self, bundle_file)
 
     def change(self, description: str, manifests: dict[str, str] | None = None,
                config: dict[str, Any] | None = None, origin: Origin = "cli",

@@ -76,8 +76,8 @@ def test_help_lists_only_what_works():
     result = run("--help")
     commands = [line.split()[0] for line in result.output.split("Commands:")[1].splitlines()
                 if line.strip()]
-    assert commands == ["bundle", "diff", "history", "install", "render", "rollback", "schema",
-                        "status", "uninstall", "upgrade", "validate", "version"]
+    assert commands == ["bundle", "diff", "doctor", "history", "install", "render", "rollback",
+                        "schema", "status", "uninstall", "upgrade", "validate", "version"]
 
 
 def test_the_cli_offers_exactly_the_profiles_the_schema_knows():
