@@ -4,7 +4,6 @@ with a small real platform: the gateway and the registry of the core module."""
 import json
 import os
 import stat
-import time
 import urllib.request
 
 import docker
@@ -60,15 +59,12 @@ def test_install_then_reapply_touches_nothing(test_platform: PlatformUnderTest,
     again = platform.run("install")
     assert again.returncode == 2 and "already installed (revision 1)" in again.stderr
 
-    started = time.monotonic()
-    noop = platform.run("upgrade")
-    took = time.monotonic() - started
+    noop = platform.run("upgrade")  # how fast: bench/compose
     assert noop.returncode == 0, noop.stderr
     assert "nothing to do" in noop.stdout
     assert containers(compose_engine, platform) == ids  # same containers, none recreated
     assert sorted(p.name for p in platform.ledger.glob("revision-*.json")) == [
         "revision-000001.json"]
-    assert took < 5, f"a no-op upgrade took {took:.1f}s"
 
     unchanged = platform.run("diff")
     assert unchanged.returncode == 0 and unchanged.stdout == "No changes: 2 objects unchanged.\n"
