@@ -12,7 +12,7 @@ import click
 
 from heliostat.cli import config_option, output_option
 from heliostat.cli_apply import UsageProblem, _open, reports_errors, state_dir_option
-from heliostat.service_status import service_rows
+from heliostat.service_status import platform_summary
 
 WATCH_SECONDS = 2.0
 
@@ -51,23 +51,9 @@ def status(config_file: Path | None, state_dir: Path | None, output_format: str,
 def _status(target: Any, output_format: str, indent: int | None = 2) -> None:
     from heliostat.ledger import Ledger
 
-    driver = target.driver
-    ledger = Ledger(driver.ledger_store())
-    deployed, pending = ledger.last_deployed(), ledger.pending()
-    # What should run: the deployed revision's objects, or those of a first install
-    # still being applied.
-    source = deployed or pending
-    desired = driver.desired_objects(source.manifests if source else {})
-    rows = service_rows(desired, driver.live_containers(), driver.observe())
-    summary = {
-        "platform": target.name,
-        "revision": None if deployed is None else {
-            "number": deployed.number, "description": deployed.description,
-            "deployed_at": deployed.updated_at},
-        "pending": None if pending is None else {
-            "number": pending.number, "description": pending.description},
-        "services": rows,
-    }
+    ledger = Ledger(target.driver.ledger_store())
+    summary = platform_summary(target.name, target.driver, ledger)
+    deployed, pending, rows = ledger.last_deployed(), ledger.pending(), summary["services"]
     if output_format == "json":
         click.echo(json.dumps(summary, indent=indent))
         return

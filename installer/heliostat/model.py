@@ -7,6 +7,7 @@ Kubernetes or Marathon except the host names a profile's `naming` gives services
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 from heliostat import __version__
 from heliostat.catalog import Module, Profile, load_modules, load_profile
 from heliostat.config import PlatformConfig
+from heliostat.problems import InvalidInput
 from heliostat.schema import apply_defaults
 from heliostat.stores import STORES, resolve_stores, store_secrets
 from heliostat.templating import TemplateFailure, evaluate_values, make_environment, render_file
@@ -146,6 +148,7 @@ def build_model(config: PlatformConfig) -> PlatformModel:
                 specs.append((module, name, evaluated))
     services = [_service(module, name, spec, values, stores) for module, name, spec in specs]
     _check_dependencies(services)
+    _check_image_overrides(config, services)
     routes = tuple({"service": s.name, **p} for s in services for p in s.ports if p["public"])
     files_context = {**context, "services": services, "routes": routes,
                      "peers": _peers_namer(profile, host)}
@@ -223,7 +226,7 @@ def _service(module: Module, name: str, spec: dict[str, Any], values: dict[str, 
         module=module.name,
         kind=spec["kind"],
         image=spec["image"],
-        image_ref=image_reference(spec["image"], values),
+        image_ref=image_reference(spec["image"], values, service=name),
         replicas=spec["replicas"],
         command=spec.get("command"),
         env={k: _env_text(v) for k, v in spec.get("env", {}).items()},
@@ -246,16 +249,43 @@ def _service(module: Module, name: str, spec: dict[str, Any], values: dict[str, 
     )
 
 
-def image_reference(image: str, values: dict[str, Any]) -> str:
-    """The reference a target pulls a logical image by; the bundle provides these tags."""
+def image_reference(image: str, values: dict[str, Any], service: str | None = None) -> str:
+    """The reference a target pulls a logical image by: the bundle's tag, unless
+    `images.services` pins `service` to another tag, a digest or a whole reference."""
     registry = values["images"]["registry"]
-    return f"{registry + '/' if registry else ''}heliostat/{image}:{__version__}"
+    repository = f"{registry + '/' if registry else ''}heliostat/{image}"
+    override = values["images"].get("services", {}).get(service) if service else None
+    if not override:
+        return f"{repository}:{__version__}"
+    if _DIGEST.fullmatch(override):
+        return f"{repository}@{override}"
+    if _TAG.fullmatch(override):
+        return f"{repository}:{override}"
+    return override
+
+
+# A bare tag or digest in `images.services` names the service's own image; anything else
+# (a `/`, `:` or `@` in it) is a whole reference, used as it is.
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 def _env_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _check_image_overrides(config: PlatformConfig, services: list[Service]) -> None:
+    """An image pinned for a service this platform does not run is a typo: say so."""
+    names = {s.name for s in services}
+    for service in config.values["images"].get("services", {}):
+        if service not in names:
+            path = ("images", "services", service)
+            raise InvalidInput.single(
+                config.document.file, f"no service {service!r} runs on this platform "
+                f"(it runs {', '.join(sorted(names))})", line=config.document.line_of(path),
+                path=format_path(path))
 
 
 def _check_dependencies(services: list[Service]) -> None:

@@ -1,5 +1,6 @@
 """How each service of a platform stands: ready/desired containers, health, image,
-revision and age, from the desired objects and what the driver observed (`status`)."""
+revision and age, from the desired objects and what the driver observed (`status`,
+and Commander's `GET /api/v1/status`)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,29 @@ from datetime import datetime, timezone
 from typing import Any
 
 from heliostat.driver import DesiredObject, LiveObject
+from heliostat.ledger import Ledger
 
 _WORST = ("missing", "unhealthy", "starting", "unknown", "healthy")
+
+
+def platform_summary(name: str, driver: Any, ledger: Ledger) -> dict[str, Any]:
+    """What `heliostat status --output json` prints (and Commander's status serves): the
+    deployed and pending revisions and a row per service."""
+    deployed, pending = ledger.last_deployed(), ledger.pending()
+    # What should run: the deployed revision's objects, or those of a first install
+    # still being applied.
+    source = deployed or pending
+    desired = driver.desired_objects(source.manifests if source else {})
+    rows = service_rows(desired, driver.live_containers(), driver.observe())
+    return {
+        "platform": name,
+        "revision": None if deployed is None else {
+            "number": deployed.number, "description": deployed.description,
+            "deployed_at": deployed.updated_at},
+        "pending": None if pending is None else {
+            "number": pending.number, "description": pending.description},
+        "services": rows,
+    }
 
 
 def service_rows(desired: list[DesiredObject], containers: dict[str, Any],

@@ -1,6 +1,7 @@
 #!/bin/bash
 # The installer package with its data (profiles, module catalog; not image recipes) in
-# the layout the zipapp uses, so heliostat finds them the same way.
+# the layout the zipapp uses, so heliostat finds them the same way; Commander's own
+# package beside it in the venv.
 set -euo pipefail
 site="$(/opt/heliostat/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 cp -r /src/installer/heliostat "$site/heliostat"
@@ -8,6 +9,7 @@ mkdir -p "$site/heliostat/_data"
 cp -r /src/profiles "$site/heliostat/_data/profiles"
 cp -r /src/bundles "$site/heliostat/_data/bundles"
 find "$site/heliostat/_data/bundles" -mindepth 2 -maxdepth 2 -name images -prune -exec rm -rf {} +
-find "$site/heliostat" -name __pycache__ -prune -exec rm -rf {} +
-/opt/heliostat/venv/bin/python -m compileall -q "$site/heliostat"
-useradd --system --create-home --home-dir /home/commander --shell /usr/sbin/nologin commander
+cp -r /src/services/commander "$site/commander"
+find "$site/heliostat" "$site/commander" -name __pycache__ -prune -exec rm -rf {} +
+/opt/heliostat/venv/bin/python -m compileall -q "$site/heliostat" "$site/commander"
+install -d -m 0755 /home/commander
