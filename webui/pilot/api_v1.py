@@ -1,0 +1,153 @@
+"""The JSON API under /api/v1: what the pages show, for scripts (bearer API tokens) and
+for the pages' own scripts (session cookie plus the X-CSRF-Token header on changes).
+
+Errors are `{"error": ..., "status": ...}` with a 4xx status; Commander's refusals keep
+its status and message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, abort, request
+
+from pilot import api_tokens
+from pilot.errors import InvalidInput
+from pilot.identity import current, signed_in
+from pilot.pages.releases import OPERATION_ID
+from pilot.pages.tokens import allowed_roles, revoke_for, role_of
+from pilot.responses import json_response
+from pilot.runtime import runtime
+from pilot.text import control_characters
+
+log = logging.getLogger(__name__)
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@api.get("/me")
+@signed_in()
+def me() -> Response:
+    found = current()
+    return json_response({**found.user.to_json(), "via": found.via})
+
+
+@api.get("/status")
+@signed_in()
+def status() -> Response:
+    return json_response(runtime().commander.status())
+
+
+@api.get("/releases")
+@signed_in()
+def releases() -> Response:
+    return json_response({"releases": runtime().commander.releases()})
+
+
+@api.get("/releases/<int:number>")
+@signed_in()
+def release(number: int) -> Response:
+    return json_response(runtime().commander.release(number))
+
+
+@api.get("/releases/<int:number>/diff/<int:other>")
+@signed_in()
+def diff(number: int, other: int) -> Response:
+    return json_response(runtime().commander.diff(number, other))
+
+
+@api.post("/rollback")
+@signed_in(admin=True)
+def rollback() -> Response:
+    body = json_body({"revision": int})
+    revision = body["revision"]
+    if revision < 1:
+        raise InvalidInput("`revision` must be a revision number, 1 or more")
+    accepted = runtime().commander.rollback(revision)
+    log.info("rollback requested", extra={"username": current().user.username,
+                                          "remote": request.remote_addr, "revision": revision,
+                                          "operation": accepted.get("operation")})
+    operation = str(accepted.get("operation", ""))
+    location = f"/api/v1/operations/{operation}"
+    return json_response({**accepted, "url": location, "page": f"/operations/{operation}"},
+                         202, {"Location": location})
+
+
+@api.get("/operations/<operation_id>")
+@signed_in()
+def operation(operation_id: str) -> Response:
+    if not OPERATION_ID.fullmatch(operation_id):
+        abort(404, f"no operation {operation_id} (operations are named op-<number>)")
+    return json_response(runtime().commander.operation(operation_id))
+
+
+@api.get("/tokens")
+@signed_in()
+def token_list() -> Response:
+    user = current().user
+    with runtime().database.connect() as conn:
+        found = api_tokens.listing(conn, None if user.is_admin else user)
+    return json_response({"tokens": [t.to_json() for t in found]})
+
+
+@api.post("/tokens")
+@signed_in()
+def token_create() -> Response:
+    user = current().user
+    body = json_body({"name": str}, optional={"role": str, "expires_in_days": int})
+    name = body["name"].strip()
+    if not 1 <= len(name) <= api_tokens.NAME_MAX or control_characters(name):
+        raise InvalidInput(f"`name` must be 1 to {api_tokens.NAME_MAX} characters, none of "
+                           "them a control character")
+    role = body.get("role", "viewer")
+    if role not in allowed_roles(user):
+        raise InvalidInput(f"`role` must be one of {', '.join(allowed_roles(user))}")
+    days = body.get("expires_in_days")
+    if days is not None and not 1 <= days <= api_tokens.MAX_DAYS:
+        raise InvalidInput(f"`expires_in_days` must be from 1 to {api_tokens.MAX_DAYS}")
+    with runtime().database.connect() as conn:
+        token, info = api_tokens.create(conn, user, name, role_of(role), days)
+    log.info("API token created", extra={"username": user.username, "token_id": info.id,
+                                         "role": info.role, "remote": request.remote_addr})
+    return json_response({**info.to_json(), "token": token}, 201,
+                         {"Location": f"/api/v1/tokens/{info.id}"})
+
+
+@api.delete("/tokens/<int:token_id>")
+@signed_in()
+def token_revoke(token_id: int) -> Response:
+    user = current().user
+    with runtime().database.connect() as conn:
+        revoke_for(conn, user, token_id)
+        info = api_tokens.find(conn, token_id)
+    log.info("API token revoked", extra={"username": user.username, "token_id": token_id,
+                                         "remote": request.remote_addr})
+    return json_response(info.to_json() if info else {"id": token_id})
+
+
+def json_body(required: dict[str, type],
+              optional: dict[str, type] | None = None) -> dict[str, Any]:
+    """The request's JSON object with `required` fields present and each field of its type;
+    InvalidInput (400) otherwise, unknown fields included."""
+    optional = optional or {}
+    if not request.is_json:
+        raise InvalidInput("send a JSON object with Content-Type: application/json")
+    try:
+        body = json.loads(request.get_data() or b"")
+    except ValueError:
+        raise InvalidInput("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object")
+    unknown = sorted(set(body) - set(required) - set(optional))
+    if unknown:
+        raise InvalidInput(f"unknown field(s): {', '.join(unknown)}")
+    for name, kind in {**required, **optional}.items():
+        if name not in body:
+            if name in required:
+                raise InvalidInput(f"`{name}` is required")
+            continue
+        value = body[name]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise InvalidInput(f"`{name}` must be a {'string' if kind is str else 'whole number'}")
+    return body

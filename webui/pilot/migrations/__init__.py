@@ -1,0 +1,1 @@
+"""Pilot's schema migrations: `NNNN_description.sql`, applied in order by pilot.migrate."""

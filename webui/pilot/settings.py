@@ -1,0 +1,131 @@
+"""Pilot's settings, from the environment its module.yaml gives it.
+
+Secrets arrive as mounted files (`*_FILE`); they are read here and never logged.
+`POSTGRES_DSN` overrides the individual `POSTGRES_*` variables (tests, development).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from psycopg.conninfo import make_conninfo
+
+from pilot.passwords import DEFAULT_COST, ScryptCost
+
+CookieSecure = Literal["auto", "always", "never"]
+COOKIE_SECURE_MODES: tuple[CookieSecure, ...] = ("auto", "always", "never")
+
+
+class SettingsError(Exception):
+    """A setting is missing or unreadable; Pilot cannot start."""
+
+
+@dataclass(frozen=True)
+class LoginLimits:
+    """Failed logins allowed in a sliding window before further tries are refused (429)."""
+
+    per_account: int = 5
+    per_address: int = 20
+    window_seconds: int = 900
+
+
+@dataclass(frozen=True)
+class Settings:
+    postgres_dsn: str = field(repr=False)
+    secret_key: str = field(repr=False)
+    commander_url: str
+    commander_token: str = field(repr=False)
+    admin_password: str | None = field(default=None, repr=False)
+    session_hours: int = 12
+    #: `auto`: Secure when the request came over https (directly or as the proxy's
+    #: X-Forwarded-Proto says); `always`; `never` (plain-http development only).
+    cookie_secure: CookieSecure = "auto"
+    #: Reverse proxies in front of Pilot whose X-Forwarded-* headers are believed
+    #: (the platform's gateway: 1).
+    trusted_proxies: int = 1
+    login_limits: LoginLimits = LoginLimits()
+    password_cost: ScryptCost = DEFAULT_COST
+    commander_timeout: float = 10.0
+    #: How long start-up waits for Postgres before giving up.
+    startup_timeout: float = 60.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        return cls(
+            postgres_dsn=_postgres_dsn(env),
+            secret_key=_secret(env, "PILOT_SECRET_KEY_FILE", required=True) or "",
+            admin_password=_secret(env, "PILOT_ADMIN_PASSWORD_FILE", required=False),
+            commander_url=_required(env, "COMMANDER_URL").rstrip("/"),
+            commander_token=_secret(env, "COMMANDER_TOKEN_FILE", required=True) or "",
+            session_hours=_whole(env, "PILOT_SESSION_HOURS", 12, 1, 720),
+            cookie_secure=_cookie_secure(env.get("PILOT_COOKIE_SECURE", "auto")),
+            trusted_proxies=_whole(env, "PILOT_TRUSTED_PROXIES", 1, 0, 5),
+            login_limits=LoginLimits(
+                per_account=_whole(env, "PILOT_LOGIN_FAILURES_PER_ACCOUNT", 5, 1, 1000),
+                per_address=_whole(env, "PILOT_LOGIN_FAILURES_PER_ADDRESS", 20, 1, 10000),
+                window_seconds=_whole(env, "PILOT_LOGIN_WINDOW_SECONDS", 900, 10, 86400)),
+            startup_timeout=float(_whole(env, "PILOT_STARTUP_TIMEOUT", 60, 0, 3600)),
+            log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        )
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "")
+    if not value:
+        raise SettingsError(f"{name} is not set")
+    return value
+
+
+def _secret(env: Mapping[str, str], variable: str, required: bool) -> str | None:
+    name = env.get(variable, "")
+    if not name:
+        if required:
+            raise SettingsError(f"{variable} is not set")
+        return None
+    path = Path(name)
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SettingsError(f"{variable}: cannot read {path}: {exc.strerror or exc}") from None
+    if not value:
+        raise SettingsError(f"{variable}: {path} is empty")
+    return value
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "")
+    if raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise SettingsError(f"{name} must be a whole number from {low} to {high}, not {raw!r}")
+    return int(raw)
+
+
+def _cookie_secure(raw: str) -> CookieSecure:
+    for mode in COOKIE_SECURE_MODES:
+        if raw.lower() == mode:
+            return mode
+    raise SettingsError(f"PILOT_COOKIE_SECURE must be one of {', '.join(COOKIE_SECURE_MODES)}, "
+                        f"not {raw!r}")
+
+
+def _postgres_dsn(env: Mapping[str, str]) -> str:
+    if env.get("POSTGRES_DSN"):
+        return env["POSTGRES_DSN"]
+    params = {
+        "host": env.get("POSTGRES_HOST", "127.0.0.1"),
+        "port": env.get("POSTGRES_PORT", "5432"),
+        "dbname": env.get("POSTGRES_DB", "pilot"),
+        "user": env.get("POSTGRES_USER", "pilot"),
+        "sslmode": env.get("POSTGRES_SSLMODE", "prefer"),
+    }
+    password = _secret(env, "POSTGRES_PASSWORD_FILE", required=False)
+    if password is not None:
+        params["password"] = password
+    return make_conninfo(**params)
