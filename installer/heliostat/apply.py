@@ -237,8 +237,17 @@ class Applier:
 
     def _service(self, steps: list[PlanStep], revision: int,
                  lock: LeaseKeeper) -> Failure | None:
-        """One service of a wave: new objects started together, then changed ones one at a
-        time (apply, gate, next), so the others keep serving while one is replaced."""
+        """One service of a wave; objects attached to another (a sidecar) after the others,
+        so that what they live inside is already the one this revision wants."""
+        attached = [s for s in steps if s.desired is not None and s.desired.attached_to]
+        hosts = [s for s in steps if s.desired is None or not s.desired.attached_to]
+        return (self._objects(hosts, revision, lock)
+                or self._objects(attached, revision, lock))
+
+    def _objects(self, steps: list[PlanStep], revision: int,
+                 lock: LeaseKeeper) -> Failure | None:
+        """New objects started together, then changed ones one at a time (apply, gate,
+        next), so the others keep serving while one is replaced."""
         new = [s for s in steps if s.action == "create"]
         changed = [s for s in steps if s.action in ("update", "replace")]
         unchanged = [s for s in steps if s.action == "unchanged"]

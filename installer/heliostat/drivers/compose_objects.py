@@ -155,8 +155,10 @@ class _ServiceReader:
         else:
             keys = [(name, None)]
         backup = self.backup(name, entry)
+        host = base["network_mode"]["key"] if base["network_mode"] else None
         return [DesiredObject(key, service, {**base, "replica": index}, tuple(depends),
-                              health_timeout=health_timeout(base), backup=backup)
+                              health_timeout=health_timeout(base), backup=backup,
+                              attached_to=host)
                 for key, index in keys]
 
     @staticmethod

@@ -43,10 +43,17 @@ class MemoryDriver:
             return []
         services = json.loads(files["objects.json"])
         backup = DataBackup(("dump",), ("restore",))
-        return [DesiredObject(f"{name}-{index}", name, {"image": spec["image"]},
-                              tuple(spec.get("depends_on", ())), health_timeout=5,
-                              backup=backup if spec.get("backup") and index == 0 else None)
-                for name, spec in services.items() for index in range(spec.get("replicas", 1))]
+        objects = [DesiredObject(f"{name}-{index}", name, {"image": spec["image"]},
+                                 tuple(spec.get("depends_on", ())), health_timeout=5,
+                                 backup=backup if spec.get("backup") and index == 0 else None)
+                   for name, spec in services.items()
+                   for index in range(spec.get("replicas", 1))]
+        # `"sidecar": true`: one more object inside the first, changing with it.
+        return objects + [DesiredObject(f"{name}-0-side", name, {"image": spec["image"],
+                                                                  "side": True},
+                                        tuple(spec.get("depends_on", ())), health_timeout=5,
+                                        attached_to=f"{name}-0")
+                          for name, spec in services.items() if spec.get("sidecar")]
 
     def run_in(self, key, command, stdin=None, stdout=None):
         self.calls.append((command[0], key))
@@ -116,6 +123,18 @@ def test_install_applies_wave_by_wave_and_gates_each_object(driver):
     assert driver.calls.index(("wait", "migrate-0")) < driver.calls.index(("create", "api-0"))
     assert Ledger(driver.store).revision(1).status == "deployed"
     assert "wave 1/3: db" in messages
+
+
+def test_an_attached_object_is_applied_after_the_one_it_lives_in(driver):
+    """A sidecar lost with its main object (as a Compose sidecar is when its main container
+    is replaced) is created after the main one is back, not before."""
+    run(driver, manifests(worker={"image": "w:1", "sidecar": True}))
+    del driver.live["worker-0-side"]
+    driver.calls.clear()
+    outcome, _ = run(driver, manifests(worker={"image": "w:2", "sidecar": True}), "upgrade")
+    assert outcome.status == "deployed"
+    assert driver.calls == [("update", "worker-0"), ("wait", "worker-0"),
+                            ("create", "worker-0-side"), ("wait", "worker-0-side")]
 
 
 def test_services_of_one_wave_run_in_parallel(driver):
