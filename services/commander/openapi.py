@@ -44,6 +44,8 @@ def _change(summary: str, body: str, extra: dict[str, Any]) -> dict[str, Any]:
             "202": _answer("Queued; follow the operation.", "Accepted"),
             "400": _error("Malformed JSON, or a field missing or of the wrong type."),
             "401": _UNAUTHORIZED,
+            "413": _error("The body is larger than Commander takes."),
+            "503": _error("The ledger or the target cannot be read."),
             **extra,
         },
     }
@@ -82,7 +84,9 @@ PATHS: dict[str, dict[str, Any]] = {
         **_change("Run a service, or its group, on another image: a new revision, "
                   "health-gated, rolled back automatically on failure.", "ImageRequest",
                   {"404": _error("No such service or group on this platform."),
-                   "409": _error("The platform is not installed.")}),
+                   "409": _error("The platform is not installed, the services include "
+                                 "Commander itself, or this Commander renders the deployed "
+                                 "configuration otherwise than its installer did.")}),
         "parameters": [{"name": "name", "in": "path", "required": True,
                         "schema": {"type": "string"},
                         "description": "A service or a group (modules.commander.groups)."}]}},
@@ -202,7 +206,11 @@ SCHEMAS: dict[str, Any] = {
         "secrets": {"type": "object", "additionalProperties": {"type": "string"},
                     "description": "Secret name -> sha256 of its value."},
         "manifests": {"type": "object", "additionalProperties": {"type": "string"}},
-        "images": {"type": "object", "additionalProperties": {"type": "string"}}}}]},
+        "images": {"type": "object", "additionalProperties": {"type": "string"}},
+        "backups": {"type": "object", "description": "Service -> the data dump this revision "
+                    "took before changing it (blob, object, bytes, sha256, when)."},
+        "restore": {"type": ["object", "null"],
+                    "description": "What a `--restore-data` rollback loaded."}}}]},
     "Diff": {"type": "object", "properties": {
         "from": {"type": "integer"}, "to": {"type": "integer"},
         "manifests": {"type": "object", "additionalProperties": {"type": "string"},

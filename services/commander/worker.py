@@ -152,10 +152,31 @@ class Worker:
                 chosen.config, f"revision {chosen.number}"))
             return target, target.change(operation.description, manifests=chosen.manifests,
                                          config=chosen.config, origin="commander")
+        self._check_renders_as_deployed()
         config = self.platform.image_change_config(operation.services, operation.image,
                                                    operation.description)
         target = self.platform.target(config)
         return target, target.change(operation.description, origin="commander")
+
+    def _check_renders_as_deployed(self) -> None:
+        """An image update renders the deployed config again with Commander's own catalog
+        and profiles. Were those not the deploying installer's (another heliostat
+        version), it would change more than the image: refuse it instead."""
+        last = self.platform.ledger.last_deployed()
+        if last is None or not last.manifests:
+            return
+        target = self.platform.target(self.platform.config(last.config,
+                                                           f"revision {last.number}"))
+        again = target.change(f"revision {last.number} again", origin="commander").manifests
+        differing = sorted(name for name in set(again) | set(last.manifests)
+                           if again.get(name) != last.manifests.get(name))
+        if differing:
+            raise Refused(409, f"Commander renders revision {last.number}'s configuration "
+                               f"otherwise than the installer that deployed it did "
+                               f"(in {', '.join(differing[:3])}: another heliostat "
+                               "version?), so an image update would "
+                               "change more than the image; bring the platform and Commander "
+                               "to one version with `heliostat upgrade`, then ask again")
 
     def _progress(self, operation_id: str) -> Callable[[str], None]:
         def show(line: str) -> None:

@@ -173,3 +173,23 @@ def test_a_pin_that_breaks_the_config_fails_before_any_apply(commander, install,
     assert finished.state == "failed"
     assert "is not a tag, a digest" in finished.reason
     assert StandInApplier.changes == []
+
+
+def test_an_image_update_is_refused_when_commander_renders_the_deployed_config_otherwise(
+        commander, install, ledger):
+    """A Commander of another heliostat version than the deploying installer: its render
+    of the deployed config differs, so a pin would change more than the image."""
+    number = install(MAPPED)
+    deployed = ledger.revision(number)
+    manifests = dict(deployed.manifests)
+    changed = sorted(manifests)[0]
+    manifests[changed] += "\n# rendered by another version\n"
+    ledger.record_revision(origin="cli", description="upgrade", bundle_version="0.0.9",
+                           bundle_digest="", config=deployed.config, secrets={},
+                           manifests=manifests, images={})
+    ledger.mark(number + 1, "deployed")
+    image_update(commander)
+    finished = commander.worker.run(commander.queue.take(0))
+    assert finished.state == "failed"
+    assert "another heliostat version" in finished.reason and changed in finished.reason
+    assert StandInApplier.changes == []
