@@ -13,6 +13,7 @@ import psycopg
 
 from clickstream import storage
 from clickstream.config import Settings
+from clickstream.cors import InvalidOrigin, parse_origins
 from clickstream.destination_settings import InvalidSettings, parse_settings
 from clickstream.jsonlog import configure_logging
 
@@ -98,19 +99,50 @@ def app() -> None:
     """Apps: one per tracked product; each has write keys."""
 
 
+_ORIGINS_HELP = ("Comma-separated browser origins allowed to send events "
+                 "(https://shop.example.com, https://*.example.com), 'any' or 'none'.")
+
+
+def _parse_origins_option(value: str) -> tuple[str, ...] | None:
+    """'any' -> None (every origin), 'none' -> () (no browser), else the listed origins."""
+    word = value.strip().lower()
+    if word == "any":
+        return None
+    if word == "none":
+        return ()
+    listed = _split(value)
+    if not listed:
+        _fail("give origins separated by commas, 'any' or 'none'")
+    try:
+        return parse_origins(listed)
+    except InvalidOrigin as exc:
+        _fail(f"{exc}")
+        raise
+
+
+def _origins_text(origins: tuple[str, ...] | None) -> str:
+    if origins is None:
+        return "any"
+    return ",".join(origins) or "none"
+
+
 @app.command("create")
 @click.argument("name")
 @click.option("--rate-limit", type=click.IntRange(min=1), help="Events/s per Event API process.")
+@click.option("--allowed-origins", default="any", show_default=True, help=_ORIGINS_HELP)
 @output_option
 @click.pass_obj
-def app_create(settings: Settings, name: str, rate_limit: int | None, output: str) -> None:
+def app_create(settings: Settings, name: str, rate_limit: int | None, allowed_origins: str,
+               output: str) -> None:
     """Create an app and print its first write key (shown only this once)."""
+    origins = _parse_origins_option(allowed_origins)
     with _connect(settings) as conn, conn.transaction():
         if conn.execute("SELECT 1 FROM clickstream.apps WHERE name = %s", (name,)).fetchone():
             _fail(f"app {name!r} already exists")
-        new = storage.create_app(conn, name, rate_limit)
+        new = storage.create_app(conn, name, rate_limit, origins)
         key = storage.add_write_key(conn, new.id)
-    _emit(output == "json", {"id": new.id, "name": name, "write_key": key},
+    _emit(output == "json", {"id": new.id, "name": name, "write_key": key,
+                             "allowed_origins": origins},
           f"app {new.id} {name}\nwrite key: {key}")
 
 
@@ -121,7 +153,25 @@ def app_list(settings: Settings, output: str) -> None:
     with _connect(settings) as conn:
         apps = storage.list_apps(conn)
     _emit(output == "json", [vars(a) for a in apps],
-          "\n".join(f"{a.id}\t{a.name}\trate_limit={a.rate_limit or '-'}" for a in apps))
+          "\n".join(f"{a.id}\t{a.name}\trate_limit={a.rate_limit or '-'}"
+                    f"\torigins={_origins_text(a.allowed_origins)}" for a in apps))
+
+
+@app.command("set-allowed-origins")
+@click.argument("app_ref")
+@click.argument("origins")
+@click.pass_obj
+def app_set_allowed_origins(settings: Settings, app_ref: str, origins: str) -> None:
+    """Set the browser origins that may send the app's events.
+
+    ORIGINS: comma-separated (https://shop.example.com,https://*.example.com), 'any'
+    (the default) or 'none' (server-side tracking only). Takes effect at once.
+    """
+    parsed = _parse_origins_option(origins)
+    with _connect(settings) as conn:
+        target = _get_app(conn, app_ref)
+        storage.set_allowed_origins(conn, target.id, parsed)
+    click.echo(f"app {target.name}: allowed origins {_origins_text(parsed)}")
 
 
 @app.command("set-rate-limit")

@@ -18,11 +18,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from clickstream import limits, metrics
+from clickstream import cors, limits, metrics
 from clickstream.config import Settings
-from clickstream.events import InvalidEvent, partition_key, prepare_event
+from clickstream.events import SHORT_PATHS, InvalidEvent, partition_key, prepare_event
 from clickstream.openapi import build_spec
 from clickstream.producer import DurableProducer, NotDurable
 from clickstream.rate_limit import RateLimiter, retry_after_header
@@ -32,12 +32,14 @@ from clickstream.write_keys import KeyStoreUnavailable, WriteKeyCache
 log = logging.getLogger(__name__)
 
 SINGLE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
+SHORT_BATCH_PATH = "b"  # analytics.js in batching mode; SHORT_PATHS for single events
 # How long a refused client should wait before retrying when Kafka is unavailable.
 UNAVAILABLE_RETRY_AFTER = "5"
 
 
 class Refused(Exception):
-    """Ends a request with an error status; ``reason`` labels the rejection metric."""
+    """Ends a request with an error status; ``reason`` labels the rejection metric and is
+    the body's ``code``."""
 
     def __init__(self, status: int, reason: str, message: str,
                  errors: list[dict[str, Any]] | None = None,
@@ -53,6 +55,18 @@ class Refused(Exception):
 def _json_response(body: dict[str, Any], status: int = 200,
                    headers: dict[str, str] | None = None) -> Response:
     return Response(json.dumps(body), status, headers, mimetype="application/json")
+
+
+def error_body(code: str, message: str,
+               errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """An error answer: ours (``success``, ``error``, ``errors``) plus the ``code`` and
+    ``message`` that Segment's libraries read; without them some treat a permanent
+    error as a network failure and retry it."""
+    body: dict[str, Any] = {"success": False, "error": message, "code": code,
+                            "message": message}
+    if errors:
+        body["errors"] = errors[:100]
+    return body
 
 
 def _read_body(max_bytes: int) -> bytes:
@@ -157,6 +171,11 @@ class Ingest:
                           retry_after=UNAVAILABLE_RETRY_AFTER) from None
         if app is None:
             raise Refused(401, "unknown_write_key", "unknown write key")
+        origin = request.headers.get("Origin")
+        if not cors.origin_allowed(origin, app.allowed_origins):
+            raise Refused(403, "origin_not_allowed",
+                          f"origin {origin[:200]} may not send events for this write key; "
+                          "add it to the app's allowed origins")
 
         if batch:
             events = payload.get("batch")
@@ -229,6 +248,9 @@ def _apply_batch_defaults(payload: dict[str, Any], events: list[Any]) -> None:
                 event[name] = {**shared, **(event.get(name) or {})}
 
 
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 500: "internal_error"}
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask(__name__)
@@ -243,23 +265,52 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     for name in SINGLE_TYPES:
         app.add_url_rule(f"/v1/{name}", f"v1_{name}", endpoint(name, False), methods=["POST"])
-    app.add_url_rule("/v1/batch", "v1_batch", endpoint(None, True), methods=["POST"])
+    for short, name in SHORT_PATHS.items():
+        app.add_url_rule(f"/v1/{short}", f"v1_{short}", endpoint(name, False),
+                         methods=["POST"])
+    batch_view = endpoint(None, True)
+    app.add_url_rule("/v1/batch", "v1_batch", batch_view, methods=["POST"])
+    app.add_url_rule(f"/v1/{SHORT_BATCH_PATH}", f"v1_{SHORT_BATCH_PATH}", batch_view,
+                     methods=["POST"])
     app.add_url_rule("/v1/import", "v1_import", endpoint(None, True, correct_skew=False),
                      methods=["POST"])
+
+    @app.before_request
+    def preflight() -> Response | None:
+        # Answered for every path, before routing: a preflight carries no write key,
+        # and a refused preflight hides the real answer (a readable 404) from the page.
+        if request.method != "OPTIONS":
+            return None
+        return Response(status=204, headers=cors.preflight_headers(request.headers.get(
+            "Origin"), request.headers))
+
+    @app.after_request
+    def allow_cross_origin(response: Response) -> Response:
+        # Errors too: a browser reports an unreadable answer as a network failure and
+        # sends the same events again.
+        for name, value in cors.response_headers(request.headers.get("Origin")).items():
+            response.headers.setdefault(name, value)
+        response.vary.add("Origin")
+        if request.method == "OPTIONS":
+            response.vary.update(("Access-Control-Request-Method",
+                                  "Access-Control-Request-Headers"))
+        return response
 
     @app.errorhandler(Refused)
     def refused(exc: Refused) -> Response:
         metrics.REJECTED.labels(exc.reason).inc()
-        body: dict[str, Any] = {"success": False, "error": exc.message}
-        if exc.errors:
-            body["errors"] = exc.errors[:100]
         headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
-        return _json_response(body, exc.status, headers)
+        return _json_response(error_body(exc.reason, exc.message, exc.errors), exc.status,
+                              headers)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
-        return _json_response({"success": False, "error": exc.description or exc.name},
-                              exc.code or 500)
+        status = exc.code or 500
+        code = _HTTP_CODES.get(status) or exc.name.lower().replace(" ", "_")
+        headers = None
+        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+            headers = {"Allow": ", ".join(sorted(exc.valid_methods))}
+        return _json_response(error_body(code, exc.description or exc.name), status, headers)
 
     @app.get("/health")
     def health() -> Response:

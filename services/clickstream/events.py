@@ -3,7 +3,9 @@
 The Event API calls :func:`prepare_event` for every event it accepts. It checks what
 the spec requires, drops the write key, and adds what the server knows: ``messageId``
 when missing, ``receivedAt``, ``context.ip``, and a ``timestamp`` corrected for the
-client's clock skew.
+client's clock skew. Like Segment, it keeps a batch's ``sentAt`` on each of its events
+and gives an ``identify`` that carries its traits only in ``context.traits`` those
+traits.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 TYPES = ("track", "identify", "page", "screen", "group", "alias")
+# The one-letter Event API paths analytics.js posts to, beside the long ones.
+SHORT_PATHS = {"t": "track", "i": "identify", "p": "page", "s": "screen", "g": "group",
+               "a": "alias"}
 _OBJECT_FIELDS = ("context", "integrations", "properties", "traits")
 _TIME_FIELDS = ("timestamp", "sentAt", "originalTimestamp")
 _ID_LIMIT = 512
@@ -120,6 +125,8 @@ def prepare_event(
     """Validate and enrich one event for the raw topic."""
     event = validate(event, event_type)
     event.pop("writeKey", None)
+    if event.get("sentAt") is None and batch_sent_at is not None:
+        event["sentAt"] = batch_sent_at
     for name in _TIME_FIELDS:
         if event.get(name) is not None:
             parse_time(event[name], name)
@@ -134,7 +141,7 @@ def prepare_event(
     try:
         event["timestamp"] = format_time(
             corrected_timestamp(
-                received_at, client_timestamp, event.get("sentAt", batch_sent_at), correct_skew
+                received_at, client_timestamp, event.get("sentAt"), correct_skew
             )
         )
     except OverflowError:
@@ -145,6 +152,12 @@ def prepare_event(
         context = event["context"] = {}
     if ip and "ip" not in context:
         context["ip"] = ip
+    if event["type"] == "identify" and not event.get("traits"):
+        # Some libraries send the user's traits only in context.traits; the profile
+        # destinations and the warehouse read the top-level ones.
+        context_traits = context.get("traits")
+        if isinstance(context_traits, dict) and context_traits:
+            event["traits"] = dict(context_traits)
     return event
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from clickstream.events import TYPES
+from clickstream.events import SHORT_PATHS, TYPES
 from clickstream.limits import BATCH_BYTES, BATCH_EVENTS, EVENT_BYTES
 
 _ID = {"oneOf": [{"type": "string", "minLength": 1, "maxLength": 512}, {"type": "integer"}]}
@@ -63,6 +63,7 @@ _RESPONSES = {
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ok"}}}},
     "400": _error("Malformed JSON or an invalid event; nothing was accepted."),
     "401": _error("Missing or unknown write key."),
+    "403": _error("The request's `Origin` is not among the app's allowed origins."),
     "413": _error(f"Event over {EVENT_BYTES} bytes, batch over {BATCH_BYTES} bytes "
                   f"or over {BATCH_EVENTS} events."),
     "429": _error("Rate limited; retry after the `Retry-After` seconds."),
@@ -104,10 +105,13 @@ def build_spec() -> dict[str, Any]:
                      "required": ["success"]}
     schemas["Error"] = {
         "type": "object",
-        "required": ["success", "error"],
+        "required": ["success", "error", "code", "message"],
         "properties": {
             "success": {"type": "boolean"},
             "error": {"type": "string"},
+            "code": {"type": "string", "description": "Machine-readable reason, e.g. "
+                     "`invalid_json`, `unknown_write_key`, `too_large`, `rate_limited`."},
+            "message": {"type": "string", "description": "The same text as `error`."},
             "errors": {"type": "array", "items": {
                 "type": "object",
                 "properties": {"index": {"type": "integer"}, "error": {"type": "string"}},
@@ -119,8 +123,14 @@ def build_spec() -> dict[str, Any]:
                                            f"#/components/schemas/{name.capitalize()}")}
         for name in TYPES
     }
+    for short, name in SHORT_PATHS.items():
+        paths[f"/v1/{short}"] = {"post": _operation(
+            f"Short path of /v1/{name} (analytics.js).",
+            f"#/components/schemas/{name.capitalize()}")}
     paths["/v1/batch"] = {"post": _operation(
         "Record up to 2,500 events; all are accepted or none.", "#/components/schemas/Batch")}
+    paths["/v1/b"] = {"post": _operation("Short path of /v1/batch (analytics.js).",
+                                         "#/components/schemas/Batch")}
     paths["/v1/import"] = {"post": _operation(
         "Like batch, for historical data: timestamps are kept as sent.",
         "#/components/schemas/Batch")}
@@ -128,7 +138,9 @@ def build_spec() -> dict[str, Any]:
         "openapi": "3.0.3",
         "info": {"title": "Clickstream Event API", "version": "1",
                  "description": "Segment-compatible tracking API. Bodies may be gzip-encoded "
-                                "(`Content-Encoding: gzip`)."},
+                                "(`Content-Encoding: gzip`) and are read as JSON whatever "
+                                "their `Content-Type` (browsers send `text/plain` to avoid "
+                                "a preflight). Every response carries CORS headers."},
         "paths": paths,
         "components": {
             "schemas": schemas,

@@ -27,6 +27,8 @@ class App:
     id: int
     name: str
     rate_limit: int | None
+    #: Browser origins allowed to post this app's events; ``None``: any origin.
+    allowed_origins: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,36 +63,56 @@ def new_write_key() -> str:
 # -- apps -------------------------------------------------------------------------
 
 
-def create_app(conn: psycopg.Connection, name: str, rate_limit: int | None = None) -> App:
+_APP_COLUMNS = "id, name, rate_limit, allowed_origins"
+
+
+def _app(row: tuple[Any, ...]) -> App:
+    app_id, name, rate_limit, origins = row
+    return App(app_id, name, rate_limit, None if origins is None else tuple(origins))
+
+
+def create_app(conn: psycopg.Connection, name: str, rate_limit: int | None = None,
+               allowed_origins: tuple[str, ...] | None = None) -> App:
+    """``allowed_origins`` as :func:`clickstream.cors.parse_origins` makes them."""
     row = conn.execute(
-        "INSERT INTO clickstream.apps (name, rate_limit) VALUES (%s, %s) RETURNING id",
-        (name, rate_limit),
+        "INSERT INTO clickstream.apps (name, rate_limit, allowed_origins) VALUES (%s, %s, %s)"
+        f" RETURNING {_APP_COLUMNS}",
+        (name, rate_limit, None if allowed_origins is None else list(allowed_origins)),
     ).fetchone()
-    return App(row[0], name, rate_limit)
+    return _app(row)
 
 
 def list_apps(conn: psycopg.Connection) -> list[App]:
-    rows = conn.execute("SELECT id, name, rate_limit FROM clickstream.apps ORDER BY id")
-    return [App(*row) for row in rows]
+    rows = conn.execute(f"SELECT {_APP_COLUMNS} FROM clickstream.apps ORDER BY id")
+    return [_app(row) for row in rows]
 
 
 def get_app(conn: psycopg.Connection, name_or_id: str | int) -> App:
     if isinstance(name_or_id, int) or str(name_or_id).isdigit():
         row = conn.execute(
-            "SELECT id, name, rate_limit FROM clickstream.apps WHERE id = %s", (int(name_or_id),)
+            f"SELECT {_APP_COLUMNS} FROM clickstream.apps WHERE id = %s", (int(name_or_id),)
         ).fetchone()
     else:
         row = conn.execute(
-            "SELECT id, name, rate_limit FROM clickstream.apps WHERE name = %s", (name_or_id,)
+            f"SELECT {_APP_COLUMNS} FROM clickstream.apps WHERE name = %s", (name_or_id,)
         ).fetchone()
     if row is None:
         raise NotFound(f"no app {name_or_id!r}")
-    return App(*row)
+    return _app(row)
 
 
 def set_rate_limit(conn: psycopg.Connection, app_id: int, rate_limit: int | None) -> None:
     conn.execute(
         "UPDATE clickstream.apps SET rate_limit = %s WHERE id = %s", (rate_limit, app_id)
+    )
+
+
+def set_allowed_origins(conn: psycopg.Connection, app_id: int,
+                        origins: tuple[str, ...] | None) -> None:
+    """``None`` allows any origin; an empty tuple allows none (server-side use only)."""
+    conn.execute(
+        "UPDATE clickstream.apps SET allowed_origins = %s WHERE id = %s",
+        (None if origins is None else list(origins), app_id),
     )
 
 
@@ -128,12 +150,12 @@ def revoke_write_key(conn: psycopg.Connection, key_id: int) -> None:
 
 def app_for_write_key(conn: psycopg.Connection, key: str) -> App | None:
     row = conn.execute(
-        "SELECT a.id, a.name, a.rate_limit FROM clickstream.write_keys k"
+        "SELECT a.id, a.name, a.rate_limit, a.allowed_origins FROM clickstream.write_keys k"
         " JOIN clickstream.apps a ON a.id = k.app_id"
         " WHERE k.key_hash = %s AND k.revoked_at IS NULL",
         (hash_write_key(key),),
     ).fetchone()
-    return App(*row) if row else None
+    return _app(row) if row else None
 
 
 # -- destinations -----------------------------------------------------------------

@@ -11,6 +11,7 @@ packages=(
   docker-registry   # private registry with webhook notifications
   openssh-client    # ssh-keygen for host and client keys
   wrk               # HTTP load generator of bench/clickstream
+  chromium          # the browser Playwright drives in the clickstream browser test
 )
 missing=()
 # Maven (and the Java it brings) may come from elsewhere than apt; only the command matters.

@@ -98,3 +98,47 @@ def test_skew_correction_preserves_the_delay(happened: datetime, skew: timedelta
     client_sent_at = format_time(happened + skew + delay)
     corrected = corrected_timestamp(RECEIVED, client_timestamp, client_sent_at)
     assert abs((RECEIVED - corrected) - delay) < timedelta(milliseconds=2)
+
+
+def test_batch_sent_at_is_kept_on_each_event_after_correcting_skew() -> None:
+    # The batch was sent 10 s after the event, by a clock an hour ahead.
+    event = prepare_event({"userId": "u", "event": "e", "timestamp": "2024-05-01T13:00:00Z"},
+                          "track", RECEIVED, None,
+                          batch_sent_at="2024-05-01T13:00:10Z")
+    assert event["sentAt"] == "2024-05-01T13:00:10Z"
+    assert event["timestamp"] == "2024-05-01T11:59:50.000Z"
+    assert event["originalTimestamp"] == "2024-05-01T13:00:00Z"
+
+
+def test_an_events_own_sent_at_wins_over_the_batchs() -> None:
+    event = prepare_event({"userId": "u", "event": "e", "timestamp": "2024-05-01T13:00:00Z",
+                           "sentAt": "2024-05-01T13:00:05Z"}, "track", RECEIVED, None,
+                          batch_sent_at="2024-05-01T13:00:10Z")
+    assert event["sentAt"] == "2024-05-01T13:00:05Z"
+    assert event["timestamp"] == "2024-05-01T11:59:55.000Z"
+
+
+def test_a_bad_batch_sent_at_is_refused_rather_than_stored() -> None:
+    with pytest.raises(InvalidEvent, match="sentAt"):
+        prepare_event({"userId": "u", "event": "e"}, "track", RECEIVED, None,
+                      batch_sent_at="soon")
+
+
+@pytest.mark.parametrize("top_level", [{}, None, "absent"])
+def test_identify_takes_traits_from_context_when_it_has_none(top_level) -> None:
+    event = {"userId": "u", "context": {"traits": {"email": "a@example.com"}}}
+    if top_level != "absent":
+        event["traits"] = top_level
+    prepared = prepare_event(event, "identify", RECEIVED, None)
+    assert prepared["traits"] == {"email": "a@example.com"}
+    assert prepared["context"]["traits"] == {"email": "a@example.com"}
+
+
+def test_top_level_traits_and_other_types_are_left_alone() -> None:
+    identify = prepare_event({"userId": "u", "traits": {"plan": "pro"},
+                              "context": {"traits": {"plan": "free"}}},
+                             "identify", RECEIVED, None)
+    assert identify["traits"] == {"plan": "pro"}
+    track = prepare_event({"userId": "u", "event": "e", "context": {"traits": {"a": 1}}},
+                          "track", RECEIVED, None)
+    assert "traits" not in track
