@@ -14,8 +14,10 @@ from typing import Any
 from flask import Blueprint, Response, abort, request
 
 from pilot import api_tokens
+from pilot.clickstream_apps import NAME_MAX, RATE_LIMIT_MAX, AppNameTaken, key_json, name_problem
 from pilot.errors import InvalidInput
-from pilot.identity import current, signed_in
+from pilot.identity import NotAllowed, current, signed_in
+from pilot.pages.apps import event_api
 from pilot.pages.releases import OPERATION_ID
 from pilot.pages.tokens import allowed_roles, revoke_for, role_of
 from pilot.responses import json_response
@@ -94,6 +96,10 @@ def token_list() -> Response:
 @api.post("/tokens")
 @signed_in()
 def token_create() -> Response:
+    if current().via == "token":
+        # A token could otherwise make one that never expires, outliving its own expiry
+        # or revocation.
+        raise NotAllowed("API tokens are made by a signed-in user, not by another token")
     user = current().user
     body = json_body({"name": str}, optional={"role": str, "expires_in_days": int})
     name = body["name"].strip()
@@ -126,6 +132,78 @@ def token_revoke(token_id: int) -> Response:
     return json_response(info.to_json() if info else {"id": token_id})
 
 
+@api.get("/apps")
+@signed_in()
+def app_list() -> Response:
+    return json_response({"apps": [a.to_json() for a in runtime().clickstream.apps()]})
+
+
+@api.post("/apps")
+@signed_in(admin=True)
+def app_create() -> Response:
+    body = json_body({"name": str}, optional={"rate_limit": int})
+    name = body["name"].strip()
+    if not 1 <= len(name) <= NAME_MAX or control_characters(name):
+        raise InvalidInput(f"`name` must be 1 to {NAME_MAX} characters, none of them a "
+                           "control character")
+    if (problem := name_problem(name)) is not None:
+        raise InvalidInput(f"`name`: {problem}")
+    rate_limit = body.get("rate_limit")
+    if rate_limit is not None and not 1 <= rate_limit <= RATE_LIMIT_MAX:
+        raise InvalidInput(f"`rate_limit` must be from 1 to {RATE_LIMIT_MAX} (events/s per "
+                           "Event API process); leave it out for no limit")
+    try:
+        found, key = runtime().clickstream.create(name, rate_limit)
+    except AppNameTaken:
+        abort(409, f"there is already an app named {name!r}")
+    log.info("clickstream app created", extra={"username": current().user.username,
+                                               "app_id": found.app.id,
+                                               "remote": request.remote_addr})
+    return json_response({**found.to_json(), "write_key": key, "event_api": event_api().url},
+                         201, {"Location": f"/api/v1/apps/{found.app.id}"})
+
+
+@api.get("/apps/<int:app_id>")
+@signed_in()
+def app_show(app_id: int) -> Response:
+    return json_response(runtime().clickstream.app(app_id).to_json())
+
+
+@api.get("/apps/<int:app_id>/keys")
+@signed_in()
+def app_keys(app_id: int) -> Response:
+    found = runtime().clickstream.app(app_id)
+    return json_response({"keys": [key_json(k) for k in found.keys]})
+
+
+@api.post("/apps/<int:app_id>/keys")
+@signed_in(admin=True)
+def app_key_add(app_id: int) -> Response:
+    if request.get_data():
+        json_body({})  # nothing to say about a new key: no body, or an empty object
+    _, entry, key = runtime().clickstream.add_key(app_id)
+    log.info("write key added", extra={"username": current().user.username, "app_id": app_id,
+                                       "key_id": entry.id, "remote": request.remote_addr})
+    return json_response({**key_json(entry), "write_key": key, "event_api": event_api().url},
+                         201, {"Location": f"/api/v1/apps/{app_id}/keys/{entry.id}"})
+
+
+@api.get("/apps/<int:app_id>/keys/<int:key_id>")
+@signed_in()
+def app_key(app_id: int, key_id: int) -> Response:
+    return json_response(key_json(runtime().clickstream.app(app_id).key(key_id)))
+
+
+@api.delete("/apps/<int:app_id>/keys/<int:key_id>")
+@signed_in(admin=True)
+def app_key_revoke(app_id: int, key_id: int) -> Response:
+    _, key = runtime().clickstream.revoke(app_id, key_id)
+    log.info("write key revoked", extra={"username": current().user.username,
+                                         "app_id": app_id, "key_id": key_id,
+                                         "remote": request.remote_addr})
+    return json_response(key_json(key))
+
+
 def json_body(required: dict[str, type],
               optional: dict[str, type] | None = None) -> dict[str, Any]:
     """The request's JSON object with `required` fields present and each field of its type;
@@ -150,4 +228,15 @@ def json_body(required: dict[str, type],
         value = body[name]
         if not isinstance(value, kind) or isinstance(value, bool):
             raise InvalidInput(f"`{name}` must be a {'string' if kind is str else 'whole number'}")
+        if isinstance(value, str) and not _encodable(value):
+            # JSON's \u escapes can carry half a surrogate pair, which no database takes.
+            raise InvalidInput(f"`{name}` is not valid Unicode text (a lone surrogate)")
     return body
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

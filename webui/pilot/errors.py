@@ -10,6 +10,7 @@ from flask import Flask, Response, redirect, request
 from werkzeug.exceptions import HTTPException
 
 from pilot import cookies, sessions
+from pilot.clickstream_apps import NOT_ENABLED, ClickstreamDisabled, ClickstreamUnavailable
 from pilot.commander_client import CommanderRefused, CommanderUnavailable
 from pilot.database import DatabaseUnavailable
 from pilot.identity import CsrfFailed, NotAllowed, NotSignedIn
@@ -68,6 +69,18 @@ def register(app: Flask) -> None:
         return error_response(503, f"Pilot's database is unavailable: {exc}. Try again in a "
                                    "moment; /health says what is down.",
                               {"Retry-After": "5"}, title="Database unavailable")
+
+    @app.errorhandler(ClickstreamDisabled)
+    def clickstream_disabled(exc: ClickstreamDisabled) -> Response:
+        return error_response(404, NOT_ENABLED, title="Clickstream not enabled")
+
+    @app.errorhandler(ClickstreamUnavailable)
+    def clickstream_down(exc: ClickstreamUnavailable) -> Response:
+        reason = str(exc)
+        log.warning("the clickstream database is unavailable", extra={"reason": reason})
+        return error_response(503, f"{reason[:1].upper()}{reason[1:]}. Try again in a moment; "
+                                   "/health says what is down.", {"Retry-After": "5"},
+                              title="Clickstream unavailable")
 
     @app.errorhandler(CommanderUnavailable)
     def commander_down(exc: CommanderUnavailable) -> Response:

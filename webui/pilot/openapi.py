@@ -35,8 +35,22 @@ def _revision(name: str) -> dict[str, Any]:
             "description": "A revision number of the platform's ledger."}
 
 
-def _body(schema: str) -> dict[str, Any]:
-    return {"required": True, "content": {_JSON: {"schema": _ref(schema)}}}
+def _body(schema: str, required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {_JSON: {"schema": _ref(schema)}}}
+
+
+def _id(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": _NUMBER,
+            "description": description}
+
+
+_APP_ID = _id("app_id", "A clickstream app's id.")
+_KEY_ID = _id("key_id", "The id of one of the app's write keys.")
+_NO_CLICKSTREAM = ("or the clickstream module is not enabled on this platform "
+                   "(modules.clickstream.enabled)")
+_CLICKSTREAM_DOWN = _error("The clickstream database (or Pilot's) is unavailable, or not "
+                           "migrated yet.")
+_CLICKSTREAM = {"401": _UNAUTHORIZED, "503": _CLICKSTREAM_DOWN}
 
 
 PATHS: dict[str, dict[str, Any]] = {
@@ -91,7 +105,10 @@ PATHS: dict[str, dict[str, Any]] = {
                  "requestBody": _body("TokenRequest"),
                  "responses": {"201": _answer("The token, with `token`.", "NewToken"),
                                "400": _error("Malformed JSON or field."),
-                               "401": _UNAUTHORIZED, "503": _UNAVAILABLE}}},
+                               "401": _UNAUTHORIZED,
+                               "403": _error("Asked with an API token: tokens are made by "
+                                             "a signed-in user."),
+                               "503": _UNAVAILABLE}}},
     "/api/v1/tokens/{token_id}": {"delete": {
         "summary": "Revoke a token (yours, or anybody's for an admin).",
         "parameters": [{"name": "token_id", "in": "path", "required": True,
@@ -99,6 +116,55 @@ PATHS: dict[str, dict[str, Any]] = {
         "responses": {"200": _answer("The revoked token.", "Token"),
                       "401": _UNAUTHORIZED, "404": _error("No such token of yours."),
                       "503": _UNAVAILABLE}}},
+    "/api/v1/apps": {
+        "get": {"summary": "The clickstream apps, with their write keys (never the keys "
+                           "themselves: their first characters).",
+                "responses": {"200": _answer("The apps, oldest first.", "Apps"),
+                              "404": _error(f"Nothing to list, {_NO_CLICKSTREAM}."),
+                              **_CLICKSTREAM}},
+        "post": {"summary": "Make an app and its first write key (admins); the answer is "
+                            "the only time the key is shown.",
+                 "requestBody": _body("AppRequest"),
+                 "responses": {"201": _answer("The app, with `write_key`.", "NewApp"),
+                               "400": _error("Malformed JSON or field."), "403": _FORBIDDEN,
+                               "404": _error(f"Not possible, {_NO_CLICKSTREAM}."),
+                               "409": _error("There is an app of that name."),
+                               **_CLICKSTREAM}}},
+    "/api/v1/apps/{app_id}": {"get": {
+        "summary": "One clickstream app with its write keys.",
+        "parameters": [_APP_ID],
+        "responses": {"200": _answer("The app.", "App"),
+                      "404": _error(f"No such app, {_NO_CLICKSTREAM}."), **_CLICKSTREAM}}},
+    "/api/v1/apps/{app_id}/keys": {
+        "get": {"summary": "The app's write keys, active and revoked, oldest first.",
+                "parameters": [_APP_ID],
+                "responses": {"200": _answer("The keys.", "WriteKeys"),
+                              "404": _error(f"No such app, {_NO_CLICKSTREAM}."),
+                              **_CLICKSTREAM}},
+        "post": {"summary": "Add a write key to the app (admins), to rotate: the app's other "
+                            "keys keep working until revoked. The answer is the only time "
+                            "the key is shown.",
+                 "parameters": [_APP_ID],
+                 "requestBody": _body("WriteKeyRequest", required=False),
+                 "responses": {"201": _answer("The key, with `write_key`.", "NewWriteKey"),
+                               "400": _error("A body that is not an empty JSON object."),
+                               "403": _FORBIDDEN,
+                               "404": _error(f"No such app, {_NO_CLICKSTREAM}."),
+                               **_CLICKSTREAM}}},
+    "/api/v1/apps/{app_id}/keys/{key_id}": {
+        "get": {"summary": "One of the app's write keys.",
+                "parameters": [_APP_ID, _KEY_ID],
+                "responses": {"200": _answer("The key.", "WriteKey"),
+                              "404": _error(f"No such app or key of it, {_NO_CLICKSTREAM}."),
+                              **_CLICKSTREAM}},
+        "delete": {"summary": "Revoke one of the app's write keys for good (admins): events "
+                              "sent with it are refused from then on. Revoking a revoked key "
+                              "changes nothing.",
+                   "parameters": [_APP_ID, _KEY_ID],
+                   "responses": {"200": _answer("The revoked key.", "WriteKey"),
+                                 "403": _FORBIDDEN,
+                                 "404": _error(f"No such app or key of it, {_NO_CLICKSTREAM}."),
+                                 **_CLICKSTREAM}}},
 }
 
 _WHEN = {"type": ["string", "null"], "format": "date-time"}
@@ -109,6 +175,22 @@ _TOKEN = {"type": "object", "required": ["id", "name", "role", "prefix", "state"
                          "state": {"enum": ["active", "expired", "revoked"]},
                          "created_at": _WHEN, "expires_at": _WHEN, "last_used_at": _WHEN,
                          "revoked_at": _WHEN}}
+
+_WRITE_KEY = {"type": "object", "required": ["id", "app_id", "prefix", "state"],
+              "properties": {"id": {"type": "integer"}, "app_id": {"type": "integer"},
+                             "prefix": {"type": "string",
+                                        "description": "The key's first characters."},
+                             "state": {"enum": ["active", "revoked"]}}}
+_SHOWN_ONCE = {"type": "object", "required": ["write_key", "event_api"], "properties": {
+    "write_key": {"type": "string", "description": "The key itself, shown this once."},
+    "event_api": {"type": "string", "description": "Where to send events: this platform's "
+                                                   "Event API, e.g. https://host/v1."}}}
+_APP = {"type": "object", "required": ["id", "name", "rate_limit", "active_keys", "keys"],
+        "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                       "rate_limit": {"type": ["integer", "null"],
+                                      "description": "Events/s per Event API process."},
+                       "active_keys": {"type": "integer"},
+                       "keys": {"type": "array", "items": _ref("WriteKey")}}}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error", "status"],
@@ -138,6 +220,22 @@ SCHEMAS: dict[str, Any] = {
                                            "properties": {"token": {"type": "string"}}}]},
     "Tokens": {"type": "object", "properties": {"tokens": {"type": "array",
                                                            "items": _ref("Token")}}},
+    "AppRequest": {"type": "object", "required": ["name"], "additionalProperties": False,
+                   "properties": {
+                       "name": {"type": "string", "minLength": 1, "maxLength": 100,
+                                "description": "Unique; not only digits."},
+                       "rate_limit": {"type": "integer", "minimum": 1, "maximum": 1000000,
+                                      "description": "Events/s per Event API process; "
+                                                     "left out: no limit."}}},
+    "App": _APP,
+    "NewApp": {"allOf": [_ref("App"), _SHOWN_ONCE]},
+    "Apps": {"type": "object", "properties": {"apps": {"type": "array",
+                                                       "items": _ref("App")}}},
+    "WriteKeyRequest": {"type": "object", "additionalProperties": False, "properties": {}},
+    "WriteKey": _WRITE_KEY,
+    "NewWriteKey": {"allOf": [_ref("WriteKey"), _SHOWN_ONCE]},
+    "WriteKeys": {"type": "object", "properties": {"keys": {"type": "array",
+                                                            "items": _ref("WriteKey")}}},
 }
 
 

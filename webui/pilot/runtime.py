@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
+from pilot.clickstream_apps import Clickstream
 from pilot.commander_client import CommanderClient
 from pilot.csrf import Csrf
 from pilot.database import Database
@@ -20,6 +21,7 @@ class Runtime:
     settings: Settings
     database: Database
     commander: CommanderClient
+    clickstream: Clickstream
     limiter: LoginLimiter
     sessions: SessionCodec
     csrf: Csrf
@@ -30,6 +32,7 @@ class Runtime:
         return cls(settings=settings, database=database,
                    commander=CommanderClient(settings.commander_url, settings.commander_token,
                                              settings.commander_timeout),
+                   clickstream=Clickstream(settings.clickstream_dsn),
                    limiter=LoginLimiter(database, settings.login_limits),
                    sessions=SessionCodec(settings.secret_key, settings.session_hours * 3600),
                    csrf=Csrf(settings.secret_key))

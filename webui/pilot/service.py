@@ -20,9 +20,13 @@ def health() -> Response:
     database = pilot.database.ping()
     commander = pilot.commander.health()
     checks = {"postgres": database or "ok", "commander": commander or "ok"}
+    if pilot.clickstream.enabled:
+        # Only the apps pages need it: down, Pilot is degraded, not unavailable.
+        checks["clickstream"] = pilot.clickstream.ping() or "ok"
     if database is not None:
         return json_response({"status": "unavailable", "checks": checks}, 503)
-    return json_response({"status": "degraded" if commander else "ok", "checks": checks})
+    degraded = any(value != "ok" for value in checks.values())
+    return json_response({"status": "degraded" if degraded else "ok", "checks": checks})
 
 
 @service.get("/metrics")

@@ -2,6 +2,9 @@
 
 Secrets arrive as mounted files (`*_FILE`); they are read here and never logged.
 `POSTGRES_DSN` overrides the individual `POSTGRES_*` variables (tests, development).
+The clickstream module's database is on the same Postgres server, under its own name,
+user and password (`CLICKSTREAM_POSTGRES_*`, or `CLICKSTREAM_POSTGRES_DSN`); without
+them Pilot takes the module as not enabled, and its apps page says so.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ class Settings:
     commander_url: str
     commander_token: str = field(repr=False)
     admin_password: str | None = field(default=None, repr=False)
+    #: The clickstream module's database; None when the module is not enabled.
+    clickstream_dsn: str | None = field(default=None, repr=False)
     session_hours: int = 12
     #: `auto`: Secure when the request came over https (directly or as the proxy's
     #: X-Forwarded-Proto says); `always`; `never` (plain-http development only).
@@ -59,6 +64,7 @@ class Settings:
         env = os.environ if environ is None else environ
         return cls(
             postgres_dsn=_postgres_dsn(env),
+            clickstream_dsn=_clickstream_dsn(env),
             secret_key=_secret(env, "PILOT_SECRET_KEY_FILE", required=True) or "",
             admin_password=_secret(env, "PILOT_ADMIN_PASSWORD_FILE", required=False),
             commander_url=_required(env, "COMMANDER_URL").rstrip("/"),
@@ -118,14 +124,30 @@ def _cookie_secure(raw: str) -> CookieSecure:
 def _postgres_dsn(env: Mapping[str, str]) -> str:
     if env.get("POSTGRES_DSN"):
         return env["POSTGRES_DSN"]
+    return _conninfo(env, env.get("POSTGRES_DB", "pilot"), env.get("POSTGRES_USER", "pilot"),
+                     "POSTGRES_PASSWORD_FILE")
+
+
+def _clickstream_dsn(env: Mapping[str, str]) -> str | None:
+    if env.get("CLICKSTREAM_POSTGRES_DSN"):
+        return env["CLICKSTREAM_POSTGRES_DSN"]
+    database = env.get("CLICKSTREAM_POSTGRES_DB", "")
+    if not database:
+        return None
+    return _conninfo(env, database, _required(env, "CLICKSTREAM_POSTGRES_USER"),
+                     "CLICKSTREAM_POSTGRES_PASSWORD_FILE")
+
+
+def _conninfo(env: Mapping[str, str], database: str, user: str, password_file: str) -> str:
+    """A DSN for `database` on the platform's Postgres (POSTGRES_HOST, _PORT, _SSLMODE)."""
     params = {
         "host": env.get("POSTGRES_HOST", "127.0.0.1"),
         "port": env.get("POSTGRES_PORT", "5432"),
-        "dbname": env.get("POSTGRES_DB", "pilot"),
-        "user": env.get("POSTGRES_USER", "pilot"),
+        "dbname": database,
+        "user": user,
         "sslmode": env.get("POSTGRES_SSLMODE", "prefer"),
     }
-    password = _secret(env, "POSTGRES_PASSWORD_FILE", required=False)
+    password = _secret(env, password_file, required=False)
     if password is not None:
         params["password"] = password
     return make_conninfo(**params)

@@ -38,6 +38,8 @@ def test_bad_json_is_a_400_that_says_why(admin):
         (b'{"name": 5}', "application/json", "`name` must be a string"),
         (b'{"name": "x", "role": "viewer", "admin": true}', "application/json",
          "unknown field(s): admin"),
+        (b'{"name": "a\\ud800b"}', "application/json",
+         "`name` is not valid Unicode text (a lone surrogate)"),
         (b'{"name": "x"}', "text/plain", "Content-Type: application/json"),
         (b'{"name": "x", "expires_in_days": 1e3}', "application/json",
          "`expires_in_days` must be a whole number"),

@@ -36,7 +36,8 @@ def environment(tmp_path: Path, dsn: str, commander_url: str, port: int) -> dict
                         ("postgres-pilot", str(params["password"]))):
         (secrets / name).write_text(value + "\n")
     return {
-        "PATH": os.environ["PATH"], "PYTHONPATH": str(REPOSITORY / "webui"),
+        "PATH": os.environ["PATH"], "PYTHONPATH": os.pathsep.join(
+            str(REPOSITORY / d) for d in ("webui", "services")),  # as in the image
         "PILOT_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / f"metrics-{port}"),
         "PILOT_SESSION_HOURS": "12",

@@ -66,9 +66,14 @@ def test_tokens_by_the_api_and_revoked_by_the_api(admin):
     assert body["expires_at"] is not None
     assert made.headers["Location"] == f"/api/v1/tokens/{body['id']}"
     api = admin.application.test_client()
-    # A token needs no CSRF header: a browser never sends Authorization by itself.
-    other = api.post("/api/v1/tokens", json={"name": "second"}, **bearer(body["token"]))
+    # A token makes no token: one that never expires would outlive it.
+    refused = api.post("/api/v1/tokens", json={"name": "second"}, **bearer(body["token"]))
+    assert refused.status_code == 403
+    assert "not by another token" in refused.get_json()["error"]
+    other = admin.post("/api/v1/tokens", json={"name": "second", "role": "admin"},
+                       headers=csrf)
     assert other.status_code == 201
+    # A token needs no CSRF header: a browser never sends Authorization by itself.
     revoked = api.delete(f"/api/v1/tokens/{body['id']}", **bearer(other.get_json()["token"]))
     assert (revoked.status_code, revoked.get_json()["state"]) == (200, "revoked")
     assert api.get("/api/v1/me", **bearer(body["token"])).status_code == 401

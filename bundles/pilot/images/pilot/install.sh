@@ -1,9 +1,11 @@
 #!/bin/bash
 # The pilot package (with its templates, static files and SQL migrations) goes into the
-# venv beside its dependencies, compiled, without caches.
+# venv beside its dependencies, compiled, without caches; so does the clickstream package,
+# whose storage functions Pilot uses for apps and write keys (its processes do not run here).
 set -euo pipefail
 site="$(/opt/heliostat/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 cp -r /src/webui/pilot "$site/pilot"
-find "$site/pilot" -name __pycache__ -prune -exec rm -rf {} +
-/opt/heliostat/venv/bin/python -m compileall -q "$site/pilot"
+cp -r /src/services/clickstream "$site/clickstream"
+find "$site/pilot" "$site/clickstream" -name __pycache__ -prune -exec rm -rf {} +
+/opt/heliostat/venv/bin/python -m compileall -q "$site/pilot" "$site/clickstream"
 useradd --system --create-home --home-dir /home/pilot --shell /usr/sbin/nologin pilot
