@@ -1,10 +1,8 @@
 """The real platform on the real engine: the embedded default platform.yaml, renamed and
 on a free port, installed once for this module's tests, reached through its gateway —
-an event sent with a write key from the clickstream admin CLI arrives at a webhook —
-re-applied without touching anything, and purged.
-
-Pilot and Commander are left out until their services exist (a platform whose
-Commander cannot start rolls back)."""
+an event sent with a write key from the clickstream admin CLI arrives at a webhook,
+Pilot answers at the gateway's root —, re-applied without touching anything, and purged.
+This is the platform `make demo` installs."""
 
 import base64
 import json
@@ -39,15 +37,13 @@ def default_platform(compose_engine: docker.DockerClient,
         name: {platform.name}
         profile: compose
         gateway: {{http_port: {platform.port}}}
-        modules:
-          pilot: {{enabled: false}}
-          commander: {{enabled: false}}
         """))
     started = time.monotonic()
     installed = platform.run("install", timeout=900)
     assert installed.returncode == 0, installed.stderr
     print(f"setup: default platform installed in {time.monotonic() - started:.0f}s")
     platform.install_output = installed.stderr  # type: ignore[attr-defined]
+    platform.install_answer = installed.stdout  # type: ignore[attr-defined]
     yield platform
     remove_platform(compose_engine, name)
 
@@ -83,7 +79,7 @@ def test_every_service_is_healthy(default_platform: PlatformUnderTest,
     rows = json.loads(platform.run("status", "--output", "json").stdout)["services"]
     assert {r["service"] for r in rows} >= {"postgres", "kafka", "redis", "event-api",
                                             "event-router", "webhook-worker", "prometheus",
-                                            "gateway"}
+                                            "gateway", "commander", "pilot"}
     assert all(r["health"] == "healthy" and r["ready"] == r["desired"] for r in rows), rows
     migrate = compose_engine.containers.get(f"{platform.name}-clickstream-migrate")
     assert migrate.attrs["State"]["ExitCode"] == 0
@@ -119,6 +115,27 @@ def test_an_event_reaches_a_webhook_through_the_gateway(default_platform: Platfo
         assert post(platform, "/v1/track", {"event": "no user"}, app["write_key"]) == 400
     finally:
         sink.stop()
+
+
+def test_pilot_answers_at_the_gateway_root(default_platform: PlatformUnderTest):
+    platform = default_platform
+    answer = platform.install_answer  # type: ignore[attr-defined]
+    assert f":{platform.port}/" in answer and "pilot-admin-password" in answer, answer
+    with urllib.request.urlopen(f"http://127.0.0.1:{platform.port}/login", timeout=10) as page:
+        assert page.status == 200
+        assert b'name="password"' in page.read()
+    # Signed out, the overview sends the browser to the login page.
+    request = urllib.request.Request(f"http://127.0.0.1:{platform.port}/")
+    opener = urllib.request.build_opener(NoRedirect)
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        opener.open(request, timeout=10)
+    assert answer.value.code in (302, 303)
+    assert "/login" in answer.value.headers["Location"]
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
 
 
 def test_reapplying_touches_nothing(default_platform: PlatformUnderTest,
