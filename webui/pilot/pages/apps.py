@@ -99,9 +99,10 @@ def revoke(app_id: int, key_id: int) -> Response:
 def event_api() -> EventApi:
     """The Event API as the browser reaches this platform: at Pilot's own origin.
 
-    The gateway passes on the host name without its port (nginx's `$host`), so the
-    origin the browser itself names (Origin, sent with forms; Referer, within Pilot) wins
-    when it is of the same host; else the Host header and the proxy's X-Forwarded-Proto.
+    A proxy in front may pass on the host name without its port, so the origin the
+    browser itself names (Origin, sent with forms; Referer, within Pilot) wins when it is
+    of the same host; else the Host header (the platform's gateway keeps its port) and the
+    proxy's X-Forwarded-Proto.
     """
     ours = urlsplit(f"//{request.host}").hostname
     for header in ("Origin", "Referer"):
