@@ -248,13 +248,46 @@ def _apply_batch_defaults(payload: dict[str, Any], events: list[Any]) -> None:
                 event[name] = {**shared, **(event.get(name) or {})}
 
 
+def request_api_host() -> tuple[str, str]:
+    """(protocol, host[:port]) the client reached us by, as the gateway passes them on
+    (``Host`` with its port, ``X-Forwarded-Proto``). ``X-Forwarded-Host`` is not read:
+    the gateway passes a client's own on unchanged."""
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",", 1)[0].strip().lower()
+    protocol = forwarded if forwarded in ("http", "https") else request.scheme
+    return protocol, request.host
+
+
+def tracker_settings(write_key: str, protocol: str, host: str) -> dict[str, Any]:
+    """The settings document analytics.js 2.0 loads at start (Segment's CDN serves it at
+    ``/v1/projects/{writeKey}/settings``), so that the tracker sends events here and
+    nothing anywhere else: no destinations run in the browser, no remote plugins or
+    middleware to fetch, and its own usage metrics (otherwise sent to api.segment.io)
+    off."""
+    api_host = f"{host}/v1"
+    return {
+        "integrations": {"Segment.io": {"apiKey": write_key, "apiHost": api_host,
+                                        "protocol": protocol}},
+        "middlewareSettings": {},
+        "enabledMiddleware": {},
+        "remotePlugins": [],
+        "legacyVideoPluginsEnabled": False,
+        "edgeFunction": {},
+        "consentSettings": {"allCategories": [], "hasUnmappedDestinations": False},
+        "metrics": {"sampleRate": 0, "host": api_host},
+        "autoInstrumentationSettings": {"sampleRate": 0},
+    }
+
+
+# Browsers reuse a key's settings this long; an app's changes reach them within it.
+SETTINGS_MAX_AGE = 60
+
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 500: "internal_error"}
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    settings = settings or Settings.from_env()
+def create_app(settings: Settings | None = None, ingest: Ingest | None = None) -> Flask:
+    """The Event API; ``ingest`` replaces the one made from ``settings`` (tests)."""
     app = Flask(__name__)
-    ingest = Ingest(settings)
+    ingest = ingest or Ingest(settings or Settings.from_env())
     app.extensions["clickstream.ingest"] = ingest
     spec = json.dumps(build_spec())
 
@@ -274,6 +307,28 @@ def create_app(settings: Settings | None = None) -> Flask:
                      methods=["POST"])
     app.add_url_rule("/v1/import", "v1_import", endpoint(None, True, correct_skew=False),
                      methods=["POST"])
+
+    @app.get("/v1/projects/<write_key>/settings")
+    def project_settings(write_key: str) -> Response:
+        # Not counted as rejected events: a page load asks for this, not an event.
+        try:
+            found = ingest.keys.lookup(write_key)
+        except KeyStoreUnavailable:
+            return _json_response(error_body("unavailable", "cannot check the write key now"),
+                                  503, {"Retry-After": UNAVAILABLE_RETRY_AFTER})
+        if found is None:
+            return _json_response(error_body("unknown_write_key", "unknown write key"), 404)
+        origin = request.headers.get("Origin")
+        if not cors.origin_allowed(origin, found.allowed_origins):
+            # The tracker would only have its events refused: it had better not start.
+            return _json_response(error_body(
+                "origin_not_allowed", f"origin {origin[:200]} may not send events for this "
+                "write key; add it to the app's allowed origins"), 403)
+        protocol, host = request_api_host()
+        return _json_response(tracker_settings(write_key, protocol, host), headers={
+            # Private: the document names the host the request came to, which a
+            # shared cache must not hand to clients that came by another.
+            "Cache-Control": f"private, max-age={SETTINGS_MAX_AGE}"})
 
     @app.before_request
     def preflight() -> Response | None:

@@ -134,6 +134,37 @@ def build_spec() -> dict[str, Any]:
     paths["/v1/import"] = {"post": _operation(
         "Like batch, for historical data: timestamps are kept as sent.",
         "#/components/schemas/Batch")}
+    schemas["TrackerSettings"] = {
+        "type": "object",
+        "required": ["integrations", "metrics"],
+        "description": "What analytics.js 2.0 loads at start in place of Segment's CDN: "
+                       "events go to the host the request came to, nothing else runs.",
+        "properties": {
+            "integrations": {"type": "object", "required": ["Segment.io"], "properties": {
+                "Segment.io": {"type": "object", "required": ["apiKey", "apiHost", "protocol"],
+                               "properties": {
+                                   "apiKey": {"type": "string"},
+                                   "apiHost": {"type": "string", "example": "data.example:8080/v1"},
+                                   "protocol": {"type": "string", "enum": ["http", "https"]}}}}},
+            "metrics": {"type": "object", "properties": {"sampleRate": {"type": "number",
+                                                                      "enum": [0]}}},
+            "remotePlugins": {"type": "array", "maxItems": 0},
+        },
+    }
+    paths["/v1/projects/{writeKey}/settings"] = {"get": {
+        "summary": "The tracker's settings for a write key (analytics.js loads them at start).",
+        "parameters": [{"name": "writeKey", "in": "path", "required": True,
+                        "schema": {"type": "string"}}],
+        "responses": {
+            "200": {"description": "Events go to this platform; no destination, plugin or "
+                                   "metric runs in the browser.",
+                    "content": {"application/json": {"schema": {
+                        "$ref": "#/components/schemas/TrackerSettings"}}}},
+            "403": _RESPONSES["403"],
+            "404": _error("Unknown write key."),
+            "503": _error("The write key cannot be checked now; retry later."),
+        },
+    }}
     return {
         "openapi": "3.0.3",
         "info": {"title": "Clickstream Event API", "version": "1",

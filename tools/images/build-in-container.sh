@@ -23,6 +23,17 @@ if [ -n "${WHEELS_LOCK:-}" ]; then
     --disable-pip-version-check --no-cache-dir --find-links /inputs/wheels --require-hashes \
     --no-deps -r "/recipe/$WHEELS_LOCK"
 fi
+if [ -d /inputs/npm ]; then
+  # Each tarball into /tmp/npm/<name>/ (its top folder, `package/`, dropped), for
+  # install.sh to copy from; the owner and modes in the tarball are not kept.
+  (cd /inputs/npm && find . -name '*.tgz' | sort) | while read -r tarball; do
+    name="${tarball#./}"
+    name="${name%.tgz}"
+    mkdir -p "/tmp/npm/$name"
+    tar -xzf "/inputs/npm/$tarball" -C "/tmp/npm/$name" --strip-components=1 \
+      --no-same-owner --no-same-permissions
+  done
+fi
 if [ -f /recipe/install.sh ]; then
   bash /recipe/install.sh
 fi

@@ -15,7 +15,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from tools.images import debs, go_binaries, inputs_cache, jars, wheels
+from tools.images import debs, go_binaries, inputs_cache, jars, npm, wheels
 from tools.images.recipes import ROOT, TOOL_DIR, Recipe, recipe_key
 
 VERSION_FILE = ROOT / "installer" / "heliostat" / "__init__.py"
@@ -88,7 +88,8 @@ def parent_reference(recipe: Recipe) -> str:
 
 
 def lock(recipe: Recipe) -> list[str]:
-    """Re-resolve the recipe's Debian packages and jars; returns what was written."""
+    """Re-resolve the recipe's Debian packages, jars and npm packages; returns what was
+    written."""
     written = []
     wanted = list(recipe.spec.get("debs", []))
     upgrade = bool(recipe.spec.get("upgrade"))
@@ -99,6 +100,9 @@ def lock(recipe: Recipe) -> list[str]:
     if recipe.pom:
         count = jars.lock(recipe.pom, recipe.jars_lock)
         written.append(f"{recipe.jars_lock.relative_to(ROOT)} ({count} jars)")
+    if recipe.npm_packages:
+        count = npm.lock(recipe.npm_packages, recipe.npm_lock)
+        written.append(f"{recipe.npm_lock.relative_to(ROOT)} ({count} npm packages)")
     return written
 
 
@@ -138,6 +142,11 @@ def _inputs(recipe: Recipe, directory: Path) -> list[str]:
     if recipe.pom:
         jars.fetch(recipe.pom, recipe.jars_lock, directory / "jars")
         mounts += ["-v", f"{directory / 'jars'}:/inputs/jars:ro"]
+    if recipe.npm_packages:
+        locked_npm = npm.parse_lock(recipe.npm_lock)
+        npm.check_lock(recipe.npm_packages, locked_npm, recipe.npm_lock.relative_to(ROOT))
+        npm.fetch(locked_npm, directory / "npm")
+        mounts += ["-v", f"{directory / 'npm'}:/inputs/npm:ro"]
     if recipe.go_module:
         mounts += ["-v", f"{go_binaries.fetch(recipe.spec['go'])}:/inputs/go:ro"]
     for source in recipe.sources:

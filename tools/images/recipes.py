@@ -42,6 +42,14 @@ class Recipe:
         return self.directory / "jars.lock"
 
     @property
+    def npm_lock(self) -> Path:
+        return self.directory / "npm.lock"
+
+    @property
+    def npm_packages(self) -> list[str]:
+        return list(self.spec.get("npm", []))
+
+    @property
     def wheels_lock(self) -> Path | None:
         name = self.spec.get("wheels")
         return self.directory / name if name else None

@@ -6,7 +6,9 @@ CORS error.
 
 analytics.js is Segment's browser build (@segment/analytics-next, pinned by the lock file
 in ``sdk_browser``), served by the page's own server here, with its settings given at
-load, so nothing is fetched from outside this machine.
+load, so nothing is fetched from outside this machine. The tracker as the platform serves
+it (its gateway, and the settings from /v1/projects/{writeKey}/settings) is tested in
+tests/e2e/heliostat/test_compose_tracker.py.
 """
 
 from __future__ import annotations
