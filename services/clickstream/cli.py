@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import psycopg
 from clickstream import storage
 from clickstream.config import Settings
 from clickstream.cors import InvalidOrigin, parse_origins
-from clickstream.destination_settings import InvalidSettings, parse_settings
+from clickstream.destination_settings import InvalidSettings, mask_password, parse_settings
 from clickstream.jsonlog import configure_logging
 
 
@@ -286,20 +285,9 @@ def destination_create(settings: Settings, app_ref: str, name: str, kind: str,
     _emit(output == "json", _destination_view(new), f"destination {new.id} {kind} {name}")
 
 
-_URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
-_CONNINFO_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
-
-
-def _mask(value: Any) -> Any:
-    """A DSN or URL with its password replaced, for showing settings."""
-    if not isinstance(value, str):
-        return value
-    return _CONNINFO_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", value))
-
-
 def _destination_view(d: storage.Destination) -> dict[str, Any]:
     view = {k: v for k, v in vars(d).items() if k != "secret"}
-    view["settings"] = {k: _mask(v) if k in ("dsn", "url") else v
+    view["settings"] = {k: mask_password(v) if k in ("dsn", "url") else v
                         for k, v in d.settings.items()}
     view["secret"] = "set" if d.secret else None
     return view

@@ -6,6 +6,7 @@ typed values and reject what a worker could not use.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlsplit
@@ -98,3 +99,14 @@ def _check(settings: Any) -> None:
         raise InvalidSettings(f"batch_size must be a positive integer, not {batch_size!r}")
     if settings.retry.max_attempts < 1:
         raise InvalidSettings("max_attempts must be at least 1")
+
+
+_URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+_CONNINFO_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
+
+
+def mask_password(value: Any) -> Any:
+    """A DSN or URL with its password replaced, for showing settings."""
+    if not isinstance(value, str):
+        return value
+    return _CONNINFO_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", value))

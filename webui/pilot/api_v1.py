@@ -15,8 +15,19 @@ from flask import Blueprint, Response, abort, request
 
 from pilot import api_tokens
 from pilot.clickstream_apps import NAME_MAX, RATE_LIMIT_MAX, AppNameTaken, key_json, name_problem
+from pilot.clickstream_destinations import (
+    KINDS,
+    DestinationNameTaken,
+    InvalidDestination,
+    filters_of,
+    filters_problems,
+    secret_problem,
+    settings_problems,
+)
+from pilot.clickstream_destinations import name_problem as destination_name_problem
 from pilot.errors import InvalidInput
 from pilot.identity import NotAllowed, current, signed_in
+from pilot.live_events import LATEST_MAX
 from pilot.pages.apps import event_api
 from pilot.pages.releases import OPERATION_ID
 from pilot.pages.tokens import allowed_roles, revoke_for, role_of
@@ -204,6 +215,130 @@ def app_key_revoke(app_id: int, key_id: int) -> Response:
     return json_response(key_json(key))
 
 
+@api.get("/apps/<int:app_id>/destinations")
+@signed_in()
+def destination_list(app_id: int) -> Response:
+    _, found = runtime().destinations.listing(app_id)
+    return json_response({"destinations": [d.to_json() for d in found]})
+
+
+@api.post("/apps/<int:app_id>/destinations")
+@signed_in(admin=True)
+def destination_create(app_id: int) -> Response:
+    body = json_body({"name": str, "kind": str},
+                     optional={"settings": dict, "secret": str, "filters": dict,
+                               "enabled": bool})
+    name, kind = body["name"].strip(), body["kind"]
+    if kind not in KINDS:
+        raise InvalidInput(f"`kind` must be one of {', '.join(KINDS)}")
+    problems = {}
+    if (problem := destination_name_problem(name)) is not None:
+        problems["name"] = problem
+    settings = body.get("settings", {})
+    problems.update({f"settings.{k}": v for k, v in settings_problems(kind, settings).items()})
+    secret = body.get("secret")
+    if secret is not None and (problem := secret_problem(kind, secret)) is not None:
+        problems["secret"] = problem
+    filters = _filters_body(body.get("filters", {}), problems)
+    if problems:
+        raise InvalidDestination(problems)
+    try:
+        made = runtime().destinations.create(app_id, name, kind, settings, secret, filters,
+                                             body.get("enabled", True))
+    except DestinationNameTaken:
+        abort(409, f"the app has a destination named {name!r} already")
+    log.info("destination created", extra={"username": current().user.username,
+                                           "app_id": app_id, "destination_id": made.id,
+                                           "kind": kind, "remote": request.remote_addr})
+    return json_response(made.to_json(), 201,
+                         {"Location": f"/api/v1/apps/{app_id}/destinations/{made.id}"})
+
+
+@api.get("/apps/<int:app_id>/destinations/<int:destination_id>")
+@signed_in()
+def destination_show(app_id: int, destination_id: int) -> Response:
+    _, found = runtime().destinations.get(app_id, destination_id)
+    return json_response(found.to_json())
+
+
+@api.patch("/apps/<int:app_id>/destinations/<int:destination_id>")
+@signed_in(admin=True)
+def destination_change(app_id: int, destination_id: int) -> Response:
+    body = json_body({}, optional={"enabled": bool, "filters": dict})
+    problems: dict[str, str] = {}
+    changes: dict[str, Any] = {}
+    if "filters" in body:
+        changes["filters"] = _filters_body(body["filters"], problems)
+    if problems:
+        raise InvalidDestination(problems)
+    if "enabled" in body:
+        changes["enabled"] = body["enabled"]
+    destinations = runtime().destinations
+    if not changes:
+        _, found = destinations.get(app_id, destination_id)
+        return json_response(found.to_json())
+    changed = destinations.change(app_id, destination_id, **changes)
+    log.info("destination changed", extra={"username": current().user.username,
+                                           "app_id": app_id, "destination_id": destination_id,
+                                           "changed": sorted(changes),
+                                           "remote": request.remote_addr})
+    return json_response(changed.to_json())
+
+
+@api.delete("/apps/<int:app_id>/destinations/<int:destination_id>")
+@signed_in(admin=True)
+def destination_delete(app_id: int, destination_id: int) -> Response:
+    gone = runtime().destinations.delete(app_id, destination_id)
+    log.info("destination deleted", extra={"username": current().user.username,
+                                           "app_id": app_id, "destination_id": destination_id,
+                                           "remote": request.remote_addr})
+    return json_response(gone.to_json())
+
+
+@api.post("/apps/<int:app_id>/destinations/<int:destination_id>/replay")
+@signed_in(admin=True)
+def destination_replay(app_id: int, destination_id: int) -> Response:
+    if request.get_data():
+        json_body({})  # nothing to say about a replay: no body, or an empty object
+    destinations = runtime().destinations
+    count = destinations.replay(app_id, destination_id)
+    log.info("dead letters replayed", extra={
+        "username": current().user.username, "app_id": app_id,
+        "destination_id": destination_id, "events": count, "remote": request.remote_addr})
+    _, found = destinations.get(app_id, destination_id)
+    return json_response({"replayed": count, "destination": found.to_json()})
+
+
+@api.get("/apps/<int:app_id>/events")
+@signed_in()
+def app_events(app_id: int) -> Response:
+    raw = request.args.get("limit", "100")
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= LATEST_MAX:
+        raise InvalidInput(f"`limit` must be a whole number from 1 to {LATEST_MAX}")
+    pilot = runtime()
+    pilot.clickstream.app(app_id)  # 404 for an unknown app
+    found = pilot.live_events.latest(app_id, int(raw))
+    return json_response({"events": [e.to_json() for e in found]})
+
+
+def _filters_body(raw: dict[str, Any], problems: dict[str, str]) -> dict[str, list[str]]:
+    """`filters` of a request, checked ({"types": [...], "events": [...]}); what is wrong
+    goes into `problems`."""
+    unknown = sorted(set(raw) - {"types", "events"})
+    if unknown:
+        problems["filters"] = f"unknown field(s): {', '.join(map(str, unknown))[:200]}"
+        return {}
+    types, events = raw.get("types", []), raw.get("events", [])
+    for name, value in (("types", types), ("events", events)):
+        if not isinstance(value, list):
+            problems[f"filters.{name}"] = "a JSON array"
+    if any(k.startswith("filters.") for k in problems):
+        return {}
+    found = filters_problems(types, events)
+    problems.update({f"filters.{k}": v for k, v in found.items()})
+    return {} if found else filters_of(types, events)
+
+
 def json_body(required: dict[str, type],
               optional: dict[str, type] | None = None) -> dict[str, Any]:
     """The request's JSON object with `required` fields present and each field of its type;
@@ -226,12 +361,16 @@ def json_body(required: dict[str, type],
                 raise InvalidInput(f"`{name}` is required")
             continue
         value = body[name]
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise InvalidInput(f"`{name}` must be a {'string' if kind is str else 'whole number'}")
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise InvalidInput(f"`{name}` must be {_KIND_NAMES[kind]}")
         if isinstance(value, str) and not _encodable(value):
             # JSON's \u escapes can carry half a surrogate pair, which no database takes.
             raise InvalidInput(f"`{name}` is not valid Unicode text (a lone surrogate)")
     return body
+
+
+_KIND_NAMES = {str: "a string", int: "a whole number", bool: "true or false",
+               dict: "a JSON object", list: "a JSON array"}
 
 
 def _encodable(text: str) -> bool:

@@ -17,7 +17,17 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from pilot import errors, filters, identity, metrics
 from pilot.api_v1 import api
 from pilot.migrate import prepare_database
-from pilot.pages import account, apps, login, overview, releases, tokens, users
+from pilot.pages import (
+    account,
+    apps,
+    destinations,
+    events,
+    login,
+    overview,
+    releases,
+    tokens,
+    users,
+)
 from pilot.passwords import hash_password
 from pilot.runtime import Runtime
 from pilot.service import service
@@ -55,8 +65,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_prefix=n)  # type: ignore[method-assign]
 
-    for blueprint in (login.pages, overview.pages, releases.pages, apps.pages, tokens.pages,
-                      users.pages, account.pages, api, service):
+    for blueprint in (login.pages, overview.pages, releases.pages, apps.pages,
+                      destinations.pages, events.pages, tokens.pages, users.pages,
+                      account.pages, api, service):
         app.register_blueprint(blueprint)
     errors.register(app)
     filters.register(app)

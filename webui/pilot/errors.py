@@ -11,9 +11,11 @@ from werkzeug.exceptions import HTTPException
 
 from pilot import cookies, sessions
 from pilot.clickstream_apps import NOT_ENABLED, ClickstreamDisabled, ClickstreamUnavailable
+from pilot.clickstream_destinations import InvalidDestination, ReplayBusy, ReplayUnavailable
 from pilot.commander_client import CommanderRefused, CommanderUnavailable
 from pilot.database import DatabaseUnavailable
 from pilot.identity import CsrfFailed, NotAllowed, NotSignedIn
+from pilot.live_events import EventsUnavailable, StreamsBusy
 from pilot.responses import error_response, wants_json
 from pilot.runtime import runtime
 
@@ -81,6 +83,33 @@ def register(app: Flask) -> None:
         return error_response(503, f"{reason[:1].upper()}{reason[1:]}. Try again in a moment; "
                                    "/health says what is down.", {"Retry-After": "5"},
                               title="Clickstream unavailable")
+
+    @app.errorhandler(InvalidDestination)
+    def invalid_destination(exc: InvalidDestination) -> Response:
+        return error_response(400, "; ".join(f"`{field}`: {problem}"
+                                             for field, problem in exc.problems.items()))
+
+    @app.errorhandler(ReplayUnavailable)
+    def replay_unavailable(exc: ReplayUnavailable) -> Response:
+        return error_response(503, str(exc), {"Retry-After": "5"}, title="Replay not possible")
+
+    @app.errorhandler(ReplayBusy)
+    def replay_busy(exc: ReplayBusy) -> Response:
+        return error_response(409, "A replay of this destination's dead letters is under "
+                                   "way already; see its counts once it has finished.")
+
+    @app.errorhandler(EventsUnavailable)
+    def events_unavailable(exc: EventsUnavailable) -> Response:
+        log.warning("the recent events are unavailable", extra={"reason": str(exc)})
+        return error_response(503, f"{exc}. Try again in a moment; /health says what is "
+                                   "down.", {"Retry-After": "5"}, title="Events unavailable")
+
+    @app.errorhandler(StreamsBusy)
+    def streams_busy(exc: StreamsBusy) -> Response:
+        return error_response(503, "This Pilot process follows as many live event streams "
+                                   "as it may at once; close a debugger elsewhere or try "
+                                   "again shortly.", {"Retry-After": "5"},
+                              title="Too many live streams")
 
     @app.errorhandler(CommanderUnavailable)
     def commander_down(exc: CommanderUnavailable) -> Response:

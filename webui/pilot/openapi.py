@@ -51,6 +51,10 @@ _NO_CLICKSTREAM = ("or the clickstream module is not enabled on this platform "
 _CLICKSTREAM_DOWN = _error("The clickstream database (or Pilot's) is unavailable, or not "
                            "migrated yet.")
 _CLICKSTREAM = {"401": _UNAUTHORIZED, "503": _CLICKSTREAM_DOWN}
+_DESTINATION_ID = _id("destination_id", "The id of one of the app's destinations.")
+_NO_DESTINATION = _error(f"No such app or destination of it, {_NO_CLICKSTREAM}.")
+_EVENTS_DOWN = _error("Redis (where the recent events are kept) or the clickstream "
+                      "database is unavailable, or Pilot is not given Redis.")
 
 
 PATHS: dict[str, dict[str, Any]] = {
@@ -165,6 +169,67 @@ PATHS: dict[str, dict[str, Any]] = {
                                  "403": _FORBIDDEN,
                                  "404": _error(f"No such app or key of it, {_NO_CLICKSTREAM}."),
                                  **_CLICKSTREAM}}},
+    "/api/v1/apps/{app_id}/destinations": {
+        "get": {"summary": "The app's destinations, oldest first, each with its delivery "
+                           "counts. Secrets are never shown, nor passwords in URLs and DSNs.",
+                "parameters": [_APP_ID],
+                "responses": {"200": _answer("The destinations.", "Destinations"),
+                              "404": _error(f"No such app, {_NO_CLICKSTREAM}."),
+                              **_CLICKSTREAM}},
+        "post": {"summary": "Add a destination to the app (admins): a webhook, a warehouse or "
+                            "Redis, with the settings the clickstream workers accept.",
+                 "parameters": [_APP_ID],
+                 "requestBody": _body("DestinationRequest"),
+                 "responses": {"201": _answer("The destination.", "Destination"),
+                               "400": _error("Malformed JSON, or a field or setting the "
+                                             "workers could not use (each one named)."),
+                               "403": _FORBIDDEN,
+                               "404": _error(f"No such app, {_NO_CLICKSTREAM}."),
+                               "409": _error("The app has a destination of that name."),
+                               **_CLICKSTREAM}}},
+    "/api/v1/apps/{app_id}/destinations/{destination_id}": {
+        "get": {"summary": "One of the app's destinations, with its delivery counts.",
+                "parameters": [_APP_ID, _DESTINATION_ID],
+                "responses": {"200": _answer("The destination.", "Destination"),
+                              "404": _NO_DESTINATION, **_CLICKSTREAM}},
+        "patch": {"summary": "Enable or disable the destination, or change its event filters "
+                             "(admins); the router and workers follow at once.",
+                  "parameters": [_APP_ID, _DESTINATION_ID],
+                  "requestBody": _body("DestinationChange"),
+                  "responses": {"200": _answer("The destination as it is now.", "Destination"),
+                                "400": _error("Malformed JSON or field."), "403": _FORBIDDEN,
+                                "404": _NO_DESTINATION, **_CLICKSTREAM}},
+        "delete": {"summary": "Delete the destination (admins): the app's events are no longer "
+                              "delivered to it.",
+                   "parameters": [_APP_ID, _DESTINATION_ID],
+                   "responses": {"200": _answer("The destination as it was.", "Destination"),
+                                 "403": _FORBIDDEN, "404": _NO_DESTINATION, **_CLICKSTREAM}}},
+    "/api/v1/apps/{app_id}/destinations/{destination_id}/replay": {"post": {
+        "summary": "Send the destination's dead letters to it again (admins), as the "
+                   "clickstream CLI's `replay --destination ID` does: each one once, however "
+                   "often this is asked.",
+        "parameters": [_APP_ID, _DESTINATION_ID],
+        "requestBody": _body("ReplayRequest", required=False),
+        "responses": {"200": _answer("How many were sent, and the destination's counts.",
+                                     "Replayed"),
+                      "400": _error("A body that is not an empty JSON object."),
+                      "403": _FORBIDDEN, "404": _NO_DESTINATION,
+                      "409": _error("A replay of this destination is under way already."),
+                      "401": _UNAUTHORIZED,
+                      "503": _error("Kafka is unavailable or not given to Pilot, the replay "
+                                    "did not finish in time (asking again sends the rest), "
+                                    "or the clickstream database is unavailable.")}}},
+    "/api/v1/apps/{app_id}/events": {"get": {
+        "summary": "The app's latest events, newest first, from the recent-events stream the "
+                   "router keeps (about the last 1000); the live debugger follows the same "
+                   "stream at /apps/{app_id}/events/stream (text/event-stream).",
+        "parameters": [_APP_ID, {"name": "limit", "in": "query", "required": False,
+                                 "schema": {"type": "integer", "minimum": 1, "maximum": 1000,
+                                            "default": 100}}],
+        "responses": {"200": _answer("The events.", "LiveEvents"),
+                      "400": _error("A `limit` out of range."),
+                      "404": _error(f"No such app, {_NO_CLICKSTREAM}."),
+                      "401": _UNAUTHORIZED, "503": _EVENTS_DOWN}}},
 }
 
 _WHEN = {"type": ["string", "null"], "format": "date-time"}
@@ -191,6 +256,50 @@ _APP = {"type": "object", "required": ["id", "name", "rate_limit", "active_keys"
                                       "description": "Events/s per Event API process."},
                        "active_keys": {"type": "integer"},
                        "keys": {"type": "array", "items": _ref("WriteKey")}}}
+
+_NAMES = {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 200},
+          "maxItems": 100}
+_FILTERS = {"type": "object", "additionalProperties": False, "properties": {
+    "types": {"type": "array", "uniqueItems": True, "description": "Only these event types "
+              "(none: all).", "items": {"enum": ["track", "identify", "page", "screen",
+                                                 "group", "alias"]}},
+    "events": {**_NAMES, "description": "Only track events of these names (none: all); "
+                                        "other types are not affected."}}}
+_COUNT = {"type": "integer", "minimum": 0}
+_DESTINATION = {
+    "type": "object",
+    "required": ["id", "app_id", "name", "kind", "enabled", "settings", "secret", "filters",
+                 "delivery"],
+    "properties": {
+        "id": {"type": "integer"}, "app_id": {"type": "integer"}, "name": {"type": "string"},
+        "kind": {"enum": ["webhook", "warehouse", "redis"]}, "enabled": {"type": "boolean"},
+        "settings": {"type": "object", "description": "As set; `url` and `dsn` with any "
+                                                      "password as ***."},
+        "secret": {"enum": ["set", None], "description": "Whether a webhook signs its "
+                                                         "requests; the secret is not shown."},
+        "filters": _FILTERS,
+        "delivery": {"type": "object", "properties": {
+            "delivered": _COUNT, "retried": _COUNT, "dead_lettered": _COUNT,
+            "replayed": _COUNT, "waiting_for_replay": _COUNT,
+            "last_delivered_at": _WHEN, "last_error": {"type": ["string", "null"]},
+            "last_error_at": _WHEN}}}}
+_SETTINGS = {
+    "type": "object", "additionalProperties": False,
+    "description": "webhook: url (required), batch_size, timeout_seconds, headers; warehouse: "
+                   "dsn (required), schema, batch_size, flush_seconds; redis: url (empty: the "
+                   "platform's Redis), key_prefix; every kind: max_attempts, "
+                   "retry_window_seconds, initial_backoff_seconds, max_backoff_seconds.",
+    "properties": {
+        "url": {"type": "string"}, "dsn": {"type": "string"}, "schema": {"type": "string"},
+        "key_prefix": {"type": "string"},
+        "batch_size": {"type": "integer", "minimum": 1},
+        "timeout_seconds": {"type": "number", "minimum": 0},
+        "flush_seconds": {"type": "number", "minimum": 0},
+        "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+        "max_attempts": {"type": "integer", "minimum": 1},
+        "retry_window_seconds": {"type": "number", "minimum": 0},
+        "initial_backoff_seconds": {"type": "number", "minimum": 0},
+        "max_backoff_seconds": {"type": "number", "minimum": 0}}}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error", "status"],
@@ -236,6 +345,35 @@ SCHEMAS: dict[str, Any] = {
     "NewWriteKey": {"allOf": [_ref("WriteKey"), _SHOWN_ONCE]},
     "WriteKeys": {"type": "object", "properties": {"keys": {"type": "array",
                                                             "items": _ref("WriteKey")}}},
+    "Destination": _DESTINATION,
+    "Destinations": {"type": "object", "properties": {"destinations": {
+        "type": "array", "items": _ref("Destination")}}},
+    "DestinationRequest": {
+        "type": "object", "required": ["name", "kind"], "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 100,
+                     "description": "Unique in the app; events' `integrations` map names it."},
+            "kind": {"enum": ["webhook", "warehouse", "redis"]},
+            "settings": _SETTINGS,
+            "secret": {"type": "string", "minLength": 1, "maxLength": 1000,
+                       "description": "A webhook's signing secret: X-Clickstream-Signature."},
+            "filters": _FILTERS,
+            "enabled": {"type": "boolean", "default": True}}},
+    "DestinationChange": {"type": "object", "additionalProperties": False, "properties": {
+        "enabled": {"type": "boolean"}, "filters": _FILTERS}},
+    "ReplayRequest": {"type": "object", "additionalProperties": False, "properties": {}},
+    "Replayed": {"type": "object", "required": ["replayed", "destination"], "properties": {
+        "replayed": {"type": "integer", "minimum": 0}, "destination": _ref("Destination")}},
+    "LiveEvent": {"type": "object", "required": ["id", "received_at", "summary", "event"],
+                  "properties": {
+                      "id": {"type": "string", "description": "Its id in the stream "
+                                                              "(Last-Event-ID to resume)."},
+                      "received_at": {"type": "string", "format": "date-time"},
+                      "summary": {"type": "string"},
+                      "event": {"description": "The event as the Event API accepted it."},
+                      "raw": {"type": "string", "description": "Only when it is not JSON."}}},
+    "LiveEvents": {"type": "object", "properties": {"events": {"type": "array",
+                                                               "items": _ref("LiveEvent")}}},
 }
 
 

@@ -1,5 +1,5 @@
 """What every request of one Pilot process shares: settings, the database, Commander's
-client, the login limiter and the signers."""
+client, the clickstream module's stores, the login limiter and the signers."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from flask import current_app
 
 from pilot.clickstream_apps import Clickstream
+from pilot.clickstream_destinations import Destinations
 from pilot.commander_client import CommanderClient
 from pilot.csrf import Csrf
 from pilot.database import Database
+from pilot.live_events import LiveEvents
 from pilot.login_limits import LoginLimiter
 from pilot.sessions import SessionCodec
 from pilot.settings import Settings
@@ -22,6 +24,8 @@ class Runtime:
     database: Database
     commander: CommanderClient
     clickstream: Clickstream
+    destinations: Destinations
+    live_events: LiveEvents
     limiter: LoginLimiter
     sessions: SessionCodec
     csrf: Csrf
@@ -29,10 +33,17 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         database = Database(settings.postgres_dsn)
+        clickstream = Clickstream(settings.clickstream_dsn)
         return cls(settings=settings, database=database,
                    commander=CommanderClient(settings.commander_url, settings.commander_token,
                                              settings.commander_timeout),
-                   clickstream=Clickstream(settings.clickstream_dsn),
+                   clickstream=clickstream,
+                   destinations=Destinations(clickstream, settings.kafka_bootstrap,
+                                             settings.clickstream_prefix,
+                                             settings.clickstream_partitions),
+                   live_events=LiveEvents(settings.redis_url, settings.clickstream_prefix,
+                                          settings.event_stream_seconds,
+                                          settings.event_streams),
                    limiter=LoginLimiter(database, settings.login_limits),
                    sessions=SessionCodec(settings.secret_key, settings.session_hours * 3600),
                    csrf=Csrf(settings.secret_key))

@@ -5,6 +5,11 @@ Secrets arrive as mounted files (`*_FILE`); they are read here and never logged.
 The clickstream module's database is on the same Postgres server, under its own name,
 user and password (`CLICKSTREAM_POSTGRES_*`, or `CLICKSTREAM_POSTGRES_DSN`); without
 them Pilot takes the module as not enabled, and its apps page says so.
+
+The live event debugger reads the clickstream router's recent-events stream from the
+platform's Redis (`REDIS_URL`, `REDIS_PASSWORD_FILE`) under the module's prefix
+(`CLICKSTREAM_TOPIC_PREFIX`, which also names its Kafka topics); replaying dead letters
+needs its Kafka (`KAFKA_BOOTSTRAP`, `CLICKSTREAM_TOPIC_PARTITIONS`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from psycopg.conninfo import make_conninfo
 
@@ -58,6 +64,20 @@ class Settings:
     #: How long start-up waits for Postgres before giving up.
     startup_timeout: float = 60.0
     log_level: str = "INFO"
+    #: The platform's Redis, for the recent-events stream; None: no live debugger.
+    redis_url: str | None = field(default=None, repr=False)
+    #: The clickstream module's Kafka, for replaying dead letters; None: no replay.
+    kafka_bootstrap: str | None = None
+    #: The clickstream services' CLICKSTREAM_TOPIC_PREFIX: their topics and Redis keys.
+    clickstream_prefix: str = "clickstream"
+    #: Partitions of the topics a replay creates when missing (as the services do).
+    clickstream_partitions: int = 6
+    #: How long one live-event stream lasts before the browser reconnects (resuming
+    #: with Last-Event-ID), so that no gunicorn thread is held for ever: below
+    #: gunicorn's graceful_timeout (20 s), so a stopping worker finishes its streams.
+    event_stream_seconds: float = 15.0
+    #: Live-event streams one Pilot process serves at once; more are refused (503).
+    event_streams: int = 4
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -78,6 +98,15 @@ class Settings:
                 window_seconds=_whole(env, "PILOT_LOGIN_WINDOW_SECONDS", 900, 10, 86400)),
             startup_timeout=float(_whole(env, "PILOT_STARTUP_TIMEOUT", 60, 0, 3600)),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            redis_url=_redis_url(env),
+            kafka_bootstrap=env.get("KAFKA_BOOTSTRAP") or None,
+            clickstream_prefix=env.get("CLICKSTREAM_TOPIC_PREFIX") or "clickstream",
+            clickstream_partitions=_whole(env, "CLICKSTREAM_TOPIC_PARTITIONS", 6, 1, 256),
+            event_stream_seconds=float(_whole(env, "PILOT_EVENT_STREAM_SECONDS", 15, 1, 60)),
+            # Half of a process's threads at most (gunicorn_conf.py reads PILOT_THREADS
+            # too): the other half keep serving pages while debuggers are open.
+            event_streams=_whole(env, "PILOT_EVENT_STREAMS",
+                                 max(1, _whole(env, "PILOT_THREADS", 8, 1, 256) // 2), 1, 256),
         )
 
 
@@ -151,3 +180,20 @@ def _conninfo(env: Mapping[str, str], database: str, user: str, password_file: s
     if password is not None:
         params["password"] = password
     return make_conninfo(**params)
+
+
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    """REDIS_URL with the password of REDIS_PASSWORD_FILE in it, as the clickstream
+    services build theirs; None when REDIS_URL is empty."""
+    url = env.get("REDIS_URL", "")
+    if not url:
+        return None
+    password = _secret(env, "REDIS_PASSWORD_FILE", required=False)
+    if password is None:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f":{quote(password, safe='')}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

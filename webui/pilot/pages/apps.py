@@ -21,13 +21,16 @@ from pilot.clickstream_apps import (
     EventApi,
     name_problem,
 )
+from pilot.clickstream_destinations import KIND_TITLES
 from pilot.forms import Form
 from pilot.identity import current, signed_in
 from pilot.runtime import runtime
 
 log = logging.getLogger(__name__)
 pages = Blueprint("apps", __name__)
-NOTICES = {"revoked": "The write key was revoked: events sent with it are refused."}
+NOTICES = {"revoked": "The write key was revoked: events sent with it are refused.",
+           "destination-deleted": "The destination was deleted: the app's events are not "
+                                  "delivered to it any more."}
 
 
 @pages.get("/apps")
@@ -62,7 +65,9 @@ def create() -> Response:
 @signed_in()
 def show(app_id: int) -> Response:
     found = runtime().clickstream.app(app_id)
+    _, destinations = runtime().destinations.listing(app_id)
     return _page("app.html", 200, app=found, api=event_api(), snippet_key=KEY_PLACEHOLDER,
+                 destinations=destinations, kinds=KIND_TITLES,
                  notice=NOTICES.get(request.args.get("notice", "")))
 
 

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The pilot package (with its templates, static files and SQL migrations) goes into the
 # venv beside its dependencies, compiled, without caches; so does the clickstream package,
-# whose storage functions Pilot uses for apps and write keys (its processes do not run here).
+# whose storage functions Pilot uses for apps, write keys and destinations, and whose replay
+# of dead letters it runs (its processes do not run here).
 set -euo pipefail
 site="$(/opt/heliostat/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 cp -r /src/webui/pilot "$site/pilot"
