@@ -193,6 +193,49 @@ class EventApi:
     def url(self) -> str:
         return f"{self.protocol}://{self.host}{EVENT_API_PATH}"
 
+    @property
+    def origin(self) -> str:
+        return f"{self.protocol}://{self.host}"
+
+    def script_snippet(self, write_key: str = KEY_PLACEHOLDER, load_options: str = "") -> str:
+        """A page's <script> that loads analytics.js from this platform's gateway (and its
+        settings from the Event API): nothing comes from Segment's CDN. Calls made
+        before the loader arrives are queued in `window.analytics`, which it replays;
+        `_cdn` tells it where its chunks and settings are. `load_options`, if given, is
+        a JavaScript object for `analytics.load` (batching, say)."""
+        key, origin = json.dumps(write_key), json.dumps(self.origin)
+        options = f", {load_options}" if load_options else ""
+        return "\n".join([
+            "<script>",
+            "  (function () {",
+            "    var analytics = (window.analytics = window.analytics || []);",
+            "    if (analytics.initialize || analytics.invoked) return;",
+            "    analytics.invoked = true;",
+            '    ["track", "identify", "page", "group", "alias", "screen", "ready", "reset",',
+            '     "on", "once", "off", "debug", "setAnonymousId", "addSourceMiddleware"]',
+            "      .forEach(function (method) {",
+            "        analytics[method] = function () {",
+            "          var call = Array.prototype.slice.call(arguments);",
+            "          call.unshift(method);",
+            "          analytics.push(call);",
+            "          return analytics;",
+            "        };",
+            "      });",
+            "    analytics.load = function (key, options) {",
+            '      var script = document.createElement("script");',
+            "      script.async = true;",
+            f'      script.src = {origin} + "/analytics.js/v1/" + key + "/analytics.min.js";',
+            "      document.head.appendChild(script);",
+            "      analytics._loadOptions = options;",
+            "    };",
+            f"    analytics._writeKey = {key};",
+            f"    analytics._cdn = {origin};",
+            f"    analytics.load({key}{options});",
+            "    analytics.page();",
+            "  })();",
+            "</script>",
+        ])
+
     def browser_snippet(self, write_key: str = KEY_PLACEHOLDER) -> str:
         """analytics.js 2.0 (@segment/analytics-next) sending to this platform only."""
         key = json.dumps(write_key)

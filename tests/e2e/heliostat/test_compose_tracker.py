@@ -1,7 +1,7 @@
 """The tracker from the platform alone: a real platform (clickstream with its own
 Postgres, Redis and Kafka; no Pilot, Commander or monitoring) on the real engine, and a
-shop's page on another origin with Segment's standard snippet pointed at the platform's
-gateway. Headless Chromium loads analytics.js from the gateway and its settings from
+shop's page on another origin with the snippet Pilot shows for an app, pointed at the
+platform's gateway. Headless Chromium loads analytics.js from the gateway and its settings from
 /v1/projects/{writeKey}/settings — none given in the page —, every request it makes goes
 to the platform or the page's own server, and each call arrives once at a webhook, in
 standard and in batching mode. An unknown write key: the tracker does not start and
@@ -25,23 +25,13 @@ from urllib.parse import urlsplit
 import docker
 import pytest
 
+from pilot.clickstream_apps import EventApi
 from tests.infra.compose_platforms import PlatformUnderTest, remove_platform, unique_platform_name
 from tests.infra.http_sink import HttpSink
 from tests.integration.clickstream.test_clickstream_browser import CHROMIUM, CHROMIUM_ARGS
 
-# Segment's analytics.js snippet (5.2.1) as a page pastes it, with the two changes that
-# point it at a platform instead of Segment's CDN: the script's `src` and `analytics._cdn`
-# (where the loader fetches its chunks and its settings). PLATFORM and WRITE_KEY are
-# filled in; LOAD_OPTIONS is empty in standard mode.
-SNIPPET = """\
-<script>
-  !function(){var i="analytics",analytics=window[i]=window[i]||[];if(!analytics.initialize)if(analytics.invoked)window.console&&console.error&&console.error("Segment snippet included twice.");else{analytics.invoked=!0;analytics.methods=["trackSubmit","trackClick","trackLink","trackForm","pageview","identify","reset","group","track","ready","alias","debug","page","screen","once","off","on","addSourceMiddleware","addIntegrationMiddleware","setAnonymousId","addDestinationMiddleware","register"];analytics.factory=function(e){return function(){if(window[i].initialized)return window[i][e].apply(window[i],arguments);var n=Array.prototype.slice.call(arguments);if(["track","screen","alias","group","page","identify"].indexOf(e)>-1){var c=document.querySelector("link[rel='canonical']");n.push({__t:"bpc",c:c&&c.getAttribute("href")||void 0,p:location.pathname,u:location.href,s:location.search,t:document.title,r:document.referrer})}n.unshift(e);analytics.push(n);return analytics}};for(var n=0;n<analytics.methods.length;n++){var key=analytics.methods[n];analytics[key]=analytics.factory(key)}analytics.load=function(key,n){var t=document.createElement("script");t.type="text/javascript";t.async=!0;t.setAttribute("data-global-segment-analytics-key",i);t.src="PLATFORM/analytics.js/v1/" + key + "/analytics.min.js";var r=document.getElementsByTagName("script")[0];r.parentNode.insertBefore(t,r);analytics._loadOptions=n};analytics._writeKey="WRITE_KEY";analytics._cdn="PLATFORM";analytics.SNIPPET_VERSION="5.2.1";
-  analytics.load("WRITE_KEY"LOAD_OPTIONS);
-  analytics.page();
-  }}();
-</script>"""  # noqa: E501 (the snippet's one long line, as Segment publishes it)
-BATCHING = ', {integrations: {"Segment.io": {deliveryStrategy: {strategy: "batching", ' \
-           'config: {size: 5, timeout: 300}}}}}'
+BATCHING = ('{integrations: {"Segment.io": {deliveryStrategy: {strategy: "batching", '
+            'config: {size: 5, timeout: 300}}}}}')
 # After the loader took over from the snippet's queue: the other calls, with their events.
 CALLS = """async (user) => {
   await new Promise((resolve) => window.analytics.ready(resolve))
@@ -138,8 +128,9 @@ class Shop:
 
     def page(self, platform_origin: str, write_key: str, load_options: str = "") -> str:
         path = f"/{uuid.uuid4().hex[:8]}"
-        snippet = (SNIPPET.replace("PLATFORM", platform_origin)
-                   .replace("WRITE_KEY", write_key).replace("LOAD_OPTIONS", load_options))
+        # The snippet Pilot shows on the app's page, as a page pastes it.
+        scheme, _, host = platform_origin.partition("://")
+        snippet = EventApi(scheme, host).script_snippet(write_key, load_options)
         self.pages[path] = (f'<!doctype html><html><head><meta charset="utf-8">'
                             f'<title>Shop</title><link rel="icon" href="data:,">{snippet}'
                             f"</head><body><h1>Shop</h1></body></html>").encode()

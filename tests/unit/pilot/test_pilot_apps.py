@@ -148,6 +148,10 @@ def test_the_snippets_carry_the_key_and_point_at_the_event_api(admin):
     assert 'apiHost: "localhost/v1", protocol: "http"' in page
     # So the library asks nothing of Segment's CDN, nor sends it telemetry.
     assert "cdnSettings: {" in page and "metrics: { sampleRate: 0 }" in page
+    # Or loaded from the platform's gateway, the tracker and its settings alike.
+    assert ('script.src = "http://localhost" + "/analytics.js/v1/" + key' in page
+            and 'analytics._cdn = "http://localhost";' in page
+            and f'analytics.load("{key}");' in page)
     # Shell-safe as they are (urlsafe key, plain URL), so shlex leaves them unquoted.
     assert f"curl -u {key}: \\\n" in page and "\n  http://localhost/v1/track</code>" in page
     assert '"userId": "user-42"' in page
