@@ -139,6 +139,7 @@ class LiveEvents:
     def stream(self, app_id: int, after: str | None) -> tuple[Iterator[bytes], Callable[[], None]]:
         """(the server-sent events of what arrives after `after`, or from now on; what
         to call once the answer is closed). StreamsBusy, EventsUnavailable."""
+        client = self._client()
         if not self._slots.acquire(blocking=False):
             raise StreamsBusy()
         released = threading.Event()
@@ -149,21 +150,24 @@ class LiveEvents:
                 self._slots.release()
 
         try:
-            # Resolved now, not at the first read: what arrives meanwhile is "after".
-            start = after if after is not None else self.position(app_id)
+            # Resolved now, not at the first read: what arrives meanwhile is "after". A
+            # reconnect names its own start, and Redis answering is checked all the same,
+            # so that its absence is a 503 that says why, not a stream that ends at once.
+            start = self.position(app_id) if after is None else self._call(
+                lambda r: r.ping() and after)
         except BaseException:
             release()
             raise
         deadline = time.monotonic() + self.lifetime
-        return self._follow(stream_key(self.prefix, app_id), start, deadline), release
+        return self._follow(client, stream_key(self.prefix, app_id), start, deadline), release
 
-    def _follow(self, key: str, last: str, deadline: float) -> Iterator[bytes]:
-        assert self._redis is not None
+    def _follow(self, client: redis.Redis, key: str, last: str,
+                deadline: float) -> Iterator[bytes]:
         yield f"retry: {RECONNECT_MS}\n\n".encode()
         while (remaining := deadline - time.monotonic()) > 0:
             block_ms = max(1, int(min(HEARTBEAT_SECONDS, remaining) * 1000))
             try:
-                found = self._redis.xread({key: last}, count=READ_COUNT, block=block_ms)
+                found = client.xread({key: last}, count=READ_COUNT, block=block_ms)
             except redis.RedisError as exc:
                 # Ending is enough: the browser reconnects, and is answered 503 (it says
                 # so) while Redis stays away.
@@ -186,12 +190,16 @@ class LiveEvents:
             return str(exc)
         return None
 
-    def _call(self, call: Callable[[redis.Redis], Any]) -> Any:
+    def _client(self) -> redis.Redis:
         if self._redis is None:
             raise EventsUnavailable("Pilot is not given the platform's Redis (REDIS_URL is "
                                     "empty), where the recent events are kept")
+        return self._redis
+
+    def _call(self, call: Callable[[redis.Redis], Any]) -> Any:
+        client = self._client()
         try:
-            return call(self._redis)
+            return call(client)
         except redis.RedisError as exc:
             raise EventsUnavailable(f"Redis, where the recent events are kept, is "
                                     f"unavailable: {exc}") from None

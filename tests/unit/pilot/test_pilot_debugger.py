@@ -309,6 +309,10 @@ def test_without_redis_the_debugger_says_so(pg_database, commander, clickstream_
         assert (api.status_code, api.headers["Retry-After"]) == (503, "5")
         assert reason in api.get_json()["error"]
         assert client.get(f"/apps/{app_id}/events/stream").status_code == 503
+        # A browser reconnecting names where it was: still a 503 that says why.
+        resumed = client.get(f"/apps/{app_id}/events/stream",
+                             headers={"Last-Event-ID": "1-0"})
+        assert resumed.status_code == 503 and reason in resumed.get_data(as_text=True)
         health = client.get("/health").get_json()
         assert health["status"] == ("ok" if redis_url is None else "degraded")
         assert ("redis" in health["checks"]) == (redis_url is not None)
