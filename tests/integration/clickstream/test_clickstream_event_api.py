@@ -10,6 +10,7 @@ import time
 import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis import openapi
 from schemathesis.generation import GenerationMode
 
@@ -190,10 +191,13 @@ def test_segment_python_library_delivers_its_events(api) -> None:
 def test_schemathesis_finds_no_server_error(api) -> None:
     pipeline, _app_id, key = api
     schema = openapi.from_url(pipeline.api_url + "/openapi.json")
-    documented = {200, 400, 401, 413, 429}
     seen: dict[int, int] = {}
     for result in schema.get_all_operations():
         operation = result.ok()
+        # What the spec says this operation answers (any path may be 413 or 429); never a
+        # server error, as Kafka, Postgres and Redis are up throughout.
+        documented = ({int(code) for code in operation.definition.raw["responses"]}
+                      | {413, 429}) - {500, 502, 503}
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             @settings(max_examples=30, deadline=None, database=None,
                       suppress_health_check=list(HealthCheck))
@@ -201,9 +205,14 @@ def test_schemathesis_finds_no_server_error(api) -> None:
             def check(case) -> None:
                 response = case.call(base_url=pipeline.api_url, auth=(key, ""), timeout=30)
                 seen[response.status_code] = seen.get(response.status_code, 0) + 1
-                assert response.status_code in documented, (
+                assert response.status_code in documented, (  # noqa: B023 (run at once)
                     f"{case.method} {case.path} -> {response.status_code}: "
                     f"{response.text[:300]}")
 
-            check()
+            try:
+                check()
+            except Unsatisfiable:
+                # No invalid request exists for an operation without a body whose only
+                # parameters are free strings (the tracker settings' write key).
+                assert mode is GenerationMode.NEGATIVE and not operation.body
     assert seen.get(200) and seen.get(400)
