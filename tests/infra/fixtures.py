@@ -10,6 +10,8 @@ artifacts; these fixtures start, per test session and only when a test asks for 
 - SSH hosts: containers of heliostat/testbed-sshd:bookworm, user root, key auth only, host
   keys from provisioning; `ssh_docker_host` has /var/run/docker.sock mounted.
 - Registry: Debian's docker-registry, storage per session.
+- Browser: Debian's Chromium, headless, driven by Playwright (its own browser download
+  is never used): `browser` is the launched browser, shared by the session.
 
 Every port is a free loopback port picked at start (nothing fixed that could clash with a
 developer's own servers or a parallel run); read it from the fixture. Everything started is
@@ -27,7 +29,8 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 import docker
 import pytest
@@ -218,3 +221,25 @@ def container_faults(docker_client: docker.DockerClient) -> Iterator[ContainerFa
     faults = ContainerFaults(docker_client)
     yield faults
     faults.restore()
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("browser tests need the `playwright` package of pyproject.toml's dev "
+                    "dependencies: run `make venv` and use that virtualenv", pytrace=False)
+    if not CHROMIUM.exists():
+        pytest.fail(f"browser tests need Debian's Chromium at {CHROMIUM} (`make testbed` "
+                    "installs it)", pytrace=False)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

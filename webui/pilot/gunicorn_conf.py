@@ -16,7 +16,7 @@ from typing import Any
 
 from gunicorn import glogging
 
-from pilot.jsonlog import JsonFormatter, configure_logging
+from clickstream.jsonlog import JsonFormatter, configure_logging  # one format, platform-wide
 
 bind = os.environ.get("PILOT_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))

@@ -28,7 +28,6 @@ import pytest
 from pilot.clickstream_apps import EventApi
 from tests.infra.compose_platforms import PlatformUnderTest, remove_platform, unique_platform_name
 from tests.infra.http_sink import HttpSink
-from tests.integration.clickstream.test_clickstream_browser import CHROMIUM, CHROMIUM_ARGS
 
 BATCHING = ('{integrations: {"Segment.io": {deliveryStrategy: {strategy: "batching", '
             'config: {size: 5, timeout: 300}}}}}')
@@ -77,17 +76,6 @@ def platform(compose_engine: docker.DockerClient,
         yield under_test
     finally:
         remove_platform(compose_engine, under_test.name)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-    if not CHROMIUM.exists():
-        pytest.fail(f"this test needs Debian's Chromium at {CHROMIUM}", pytrace=False)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 def clickstream_admin(client: docker.DockerClient, platform: PlatformUnderTest,

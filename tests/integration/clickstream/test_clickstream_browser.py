@@ -31,10 +31,6 @@ from tests.integration.clickstream.pipeline import Pipeline
 from tests.integration.clickstream.test_clickstream_admin import cli
 
 SDK_BROWSER = Path(__file__).parent / "sdk_browser"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 PAGE_HTML = b"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Shop</title>
 <link rel="icon" href="data:,">
@@ -114,22 +110,6 @@ class Visit:
 
     def cors_errors(self) -> list[str]:
         return [m for m in self.console if "CORS" in m or "Access-Control" in m]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("the browser test needs the `playwright` package of pyproject.toml's dev "
-                    "dependencies: run `make venv` and use that virtualenv", pytrace=False)
-    if not CHROMIUM.exists():
-        pytest.fail(f"the browser test needs Debian's Chromium at {CHROMIUM} "
-                    "(apt-get install chromium)", pytrace=False)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

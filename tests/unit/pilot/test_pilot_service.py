@@ -11,7 +11,7 @@ from pathlib import Path
 from pilot_testing import sign_in
 
 import pilot
-from pilot.jsonlog import JsonFormatter
+from clickstream.jsonlog import JsonFormatter
 
 PACKAGE = Path(pilot.__file__).parent
 

@@ -1,8 +1,4 @@
-"""Fixtures of Pilot's e2e tests: the local engine holding the images a platform with
-Pilot runs, and a platform name whose Docker objects all go when the test ends (as in
-tests/e2e/heliostat, whose conftest is not visible from here)."""
-
-from __future__ import annotations
+"""Fixtures of every e2e test: the local engine and a platform name of the test's own."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,12 +14,16 @@ from tests.infra.compose_platforms import (
     unique_platform_name,
 )
 
-IMAGES = ("heliostat/base:0.1.0", "heliostat/gateway:0.1.0", "heliostat/registry:0.1.0",
-          "heliostat/postgres:0.1.0", "heliostat/commander:0.1.0", "heliostat/pilot:0.1.0")
+# What the small test platforms run, Commander and Pilot included; the default
+# platform's test needs every image.
+IMAGES = tuple(f"heliostat/{name}:0.1.0" for name in (
+    "base", "gateway", "registry", "postgres", "commander", "pilot"))
 
 
 @pytest.fixture(scope="session")
 def compose_engine(docker_client: docker.DockerClient) -> docker.DockerClient:
+    """The local engine, holding the platform's images, with the platforms of dead pytest
+    runs removed."""
     missing = []
     for image in IMAGES:
         try:
@@ -38,8 +38,13 @@ def compose_engine(docker_client: docker.DockerClient) -> docker.DockerClient:
 
 
 @pytest.fixture
-def test_platform(compose_engine: docker.DockerClient,
-                  tmp_path: Path) -> Iterator[PlatformUnderTest]:
+def platform_name(compose_engine: docker.DockerClient) -> Iterator[str]:
+    """A platform name unique to this test; all of its Docker objects go afterwards."""
     name = unique_platform_name()
-    yield PlatformUnderTest(name, tmp_path)
+    yield name
     remove_platform(compose_engine, name)
+
+
+@pytest.fixture
+def test_platform(platform_name: str, tmp_path: Path) -> PlatformUnderTest:
+    return PlatformUnderTest(platform_name, tmp_path)
