@@ -51,12 +51,15 @@ def test_event_reaches_webhook_signed_with_server_fields(pipeline: Pipeline,
 
     metrics_url = f"http://127.0.0.1:{worker.env['METRICS_PORT']}/metrics"
     deadline = time.monotonic() + 15
-    while True:  # the lag gauge is refreshed every few seconds
+    delivered = 'clickstream_events_delivered_total{destination="1",kind="webhook"} 1.0'
+    # The sink answers before the worker counts; the lag gauge is refreshed every few seconds.
+    while True:
         text = requests.get(metrics_url, timeout=5).text
-        if 'clickstream_consumer_lag{destination="1"} 0.0' in text or time.monotonic() > deadline:
+        done = delivered in text and 'clickstream_consumer_lag{destination="1"} 0.0' in text
+        if done or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    assert 'clickstream_events_delivered_total{destination="1",kind="webhook"} 1.0' in text
+    assert delivered in text
     assert 'clickstream_consumer_lag{destination="1"} 0.0' in text
 
 
