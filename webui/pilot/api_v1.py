@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, request
 
-from pilot import api_tokens
+from pilot import airflow_status, alertmanager_api, api_tokens
 from pilot.clickstream_apps import NAME_MAX, RATE_LIMIT_MAX, AppNameTaken, key_json, name_problem
 from pilot.clickstream_destinations import (
     KINDS,
@@ -29,6 +29,9 @@ from pilot.errors import InvalidInput
 from pilot.identity import NotAllowed, current, signed_in
 from pilot.live_events import LATEST_MAX
 from pilot.pages.apps import event_api
+from pilot.pages.charts import NOT_ENABLED as CHARTS_NOT_ENABLED
+from pilot.pages.charts import charts_json, window_argument
+from pilot.pages.overview import airflow_if_enabled
 from pilot.pages.releases import OPERATION_ID
 from pilot.pages.tokens import allowed_roles, revoke_for, role_of
 from pilot.responses import json_response
@@ -319,6 +322,32 @@ def app_events(app_id: int) -> Response:
     pilot.clickstream.app(app_id)  # 404 for an unknown app
     found = pilot.live_events.latest(app_id, int(raw))
     return json_response({"events": [e.to_json() for e in found]})
+
+
+@api.get("/charts")
+@signed_in()
+def charts() -> Response:
+    window = window_argument()
+    if not runtime().prometheus.enabled:
+        abort(404, CHARTS_NOT_ENABLED)
+    return json_response(charts_json(window))
+
+
+@api.get("/alerts")
+@signed_in()
+def alerts() -> Response:
+    if not runtime().alertmanager.enabled:
+        abort(404, alertmanager_api.NOT_ENABLED)
+    return json_response({"alerts": [a.to_json() for a in runtime().alertmanager.active_alerts()]})
+
+
+@api.get("/airflow")
+@signed_in()
+def airflow() -> Response:
+    found = airflow_if_enabled()
+    if found is None:
+        abort(404, airflow_status.NOT_ENABLED)
+    return json_response(found.to_json())
 
 
 def _filters_body(raw: dict[str, Any], problems: dict[str, str]) -> dict[str, list[str]]:

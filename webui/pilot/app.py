@@ -20,6 +20,7 @@ from pilot.migrate import prepare_database
 from pilot.pages import (
     account,
     apps,
+    charts,
     destinations,
     events,
     login,
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_prefix=n)  # type: ignore[method-assign]
 
-    for blueprint in (login.pages, overview.pages, releases.pages, apps.pages,
+    for blueprint in (login.pages, overview.pages, releases.pages, apps.pages, charts.pages,
                       destinations.pages, events.pages, tokens.pages, users.pages,
                       account.pages, api, service):
         app.register_blueprint(blueprint)

@@ -7,12 +7,12 @@ CommanderRefused (a 4xx with Commander's own message: the page shows that messag
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import requests
 
 from pilot import metrics
+from pilot.upstream import SessionPerThread, reason
 
 
 class CommanderUnavailable(Exception):
@@ -33,7 +33,7 @@ class CommanderClient:
         self.url = url.rstrip("/")
         self._token = token
         self.timeout = timeout
-        self._local = threading.local()
+        self._sessions = SessionPerThread()
 
     def status(self) -> dict[str, Any]:
         return self._call("GET", "/api/v1/status")
@@ -56,22 +56,22 @@ class CommanderClient:
     def health(self) -> str | None:
         """None when Commander says it is healthy, else why not."""
         try:
-            answer = self._session().get(f"{self.url}/health", timeout=1.5)
+            answer = self._sessions.get().get(f"{self.url}/health", timeout=1.5)
         except requests.RequestException as exc:
-            return f"unreachable at {self.url}: {_reason(exc)}"
+            return f"unreachable at {self.url}: {reason(exc)}"
         if answer.status_code != 200:
             return f"unhealthy (HTTP {answer.status_code} from {self.url}/health)"
         return None
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         try:
-            answer = self._session().request(
+            answer = self._sessions.get().request(
                 method, self.url + path, json=body, timeout=(3, self.timeout),
                 headers={"Authorization": f"Bearer {self._token}"})
         except requests.RequestException as exc:
             metrics.COMMANDER_CALLS.labels("unreachable").inc()
             raise CommanderUnavailable(f"Commander is unreachable at {self.url}: "
-                                       f"{_reason(exc)}") from None
+                                       f"{reason(exc)}") from None
         try:
             document = answer.json()
         except ValueError:
@@ -94,19 +94,3 @@ class CommanderClient:
                 + (f": {detail}" if detail else "") + ")")
         metrics.COMMANDER_CALLS.labels("ok").inc()
         return document
-
-    def _session(self) -> requests.Session:
-        # requests.Session is not documented thread-safe: one per gunicorn thread.
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-            session.trust_env = False  # no proxy of the environment between us and Commander
-        return session
-
-
-def _reason(exc: requests.RequestException) -> str:
-    if isinstance(exc, requests.Timeout):
-        return "timed out"
-    if isinstance(exc, requests.ConnectionError):
-        return "connection refused or host not found"
-    return type(exc).__name__

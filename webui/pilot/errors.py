@@ -10,6 +10,7 @@ from flask import Flask, Response, redirect, request
 from werkzeug.exceptions import HTTPException
 
 from pilot import cookies, sessions
+from pilot.alertmanager_api import AlertmanagerUnavailable
 from pilot.clickstream_apps import NOT_ENABLED, ClickstreamDisabled, ClickstreamUnavailable
 from pilot.clickstream_destinations import InvalidDestination, ReplayBusy, ReplayUnavailable
 from pilot.commander_client import CommanderRefused, CommanderUnavailable
@@ -110,6 +111,11 @@ def register(app: Flask) -> None:
                                    "as it may at once; close a debugger elsewhere or try "
                                    "again shortly.", {"Retry-After": "5"},
                               title="Too many live streams")
+
+    @app.errorhandler(AlertmanagerUnavailable)
+    def alertmanager_down(exc: AlertmanagerUnavailable) -> Response:
+        return error_response(503, str(exc), {"Retry-After": "5"},
+                              title="Alertmanager unavailable")
 
     @app.errorhandler(CommanderUnavailable)
     def commander_down(exc: CommanderUnavailable) -> Response:

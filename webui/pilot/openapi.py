@@ -230,9 +230,41 @@ PATHS: dict[str, dict[str, Any]] = {
                       "400": _error("A `limit` out of range."),
                       "404": _error(f"No such app, {_NO_CLICKSTREAM}."),
                       "401": _UNAUTHORIZED, "503": _EVENTS_DOWN}}},
+    "/api/v1/charts": {"get": {
+        "summary": "The clickstream charts over a window ending now, from Prometheus: events "
+                   "received, requests rejected (by reason), events delivered, retried and "
+                   "dead-lettered (by destination) per second, consumer lag (by "
+                   "destination). Once a query fails the rest are not asked; each chart "
+                   "then carries the `problem`.",
+        "parameters": [{"name": "window", "in": "query", "required": False,
+                        "schema": {"enum": ["15m", "1h", "6h", "24h", "7d"],
+                                   "default": "1h"}}],
+        "responses": {"200": _answer("The charts.", "Charts"),
+                      "400": _error("An unknown `window`."),
+                      "404": _error("The monitoring module is not enabled on this platform "
+                                    "(modules.monitoring.enabled)."),
+                      "401": _UNAUTHORIZED}}},
+    "/api/v1/alerts": {"get": {
+        "summary": "The alerts firing now (not silenced, not inhibited), from Alertmanager; "
+                   "critical first, then warning, info, others.",
+        "responses": {"200": _answer("The alerts.", "Alerts"),
+                      "404": _error("The monitoring module is not enabled on this platform "
+                                    "(modules.monitoring.enabled)."),
+                      "401": _UNAUTHORIZED,
+                      "503": _error("Alertmanager is unreachable or failed to answer.")}}},
+    "/api/v1/airflow": {"get": {
+        "summary": "Airflow's health: its components from the API server's "
+                   "/api/v2/monitor/health, the Celery workers online from Flower, and the "
+                   "link to its UI. What could not be read is in `problem` and "
+                   "`workers_problem`.",
+        "responses": {"200": _answer("Airflow's status.", "Airflow"),
+                      "404": _error("The Airflow module is not enabled on this platform "
+                                    "(modules.airflow.enabled)."),
+                      "401": _UNAUTHORIZED}}},
 }
 
 _WHEN = {"type": ["string", "null"], "format": "date-time"}
+_TEXT = {"type": ["string", "null"]}
 _ROLE = {"enum": ["admin", "viewer"]}
 _TOKEN = {"type": "object", "required": ["id", "name", "role", "prefix", "state"],
           "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "role": _ROLE,
@@ -372,6 +404,35 @@ SCHEMAS: dict[str, Any] = {
                       "summary": {"type": "string"},
                       "event": {"description": "The event as the Event API accepted it."},
                       "raw": {"type": "string", "description": "Only when it is not JSON."}}},
+    "Charts": {"type": "object", "required": ["window", "start", "end", "step", "times",
+                                              "charts", "problem"], "properties": {
+        "window": {"type": "string"}, "start": _COUNT, "end": _COUNT,
+        "step": {"type": "integer", "minimum": 1, "description": "Seconds between points."},
+        "times": {"type": "array", "items": {"type": "integer"},
+                  "description": "Unix times of the points, shared by every series."},
+        "problem": _TEXT,
+        "charts": {"type": "array", "items": {"type": "object", "properties": {
+            "id": {"type": "string"}, "title": {"type": "string"}, "unit": {"type": "string"},
+            "empty": {"type": "string", "description": "What no series means."},
+            "problem": _TEXT,
+            "series": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"},
+                "values": {"type": "array", "items": {"type": ["number", "null"]},
+                           "description": "One per time; null where there is none."},
+                "latest": {"type": ["number", "null"]}}}}}}}}},
+    "Alerts": {"type": "object", "properties": {"alerts": {"type": "array", "items": {
+        "type": "object", "properties": {
+            "name": {"type": "string"}, "severity": {"type": "string"},
+            "summary": {"type": "string"}, "starts_at": {"type": "string"},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}}}}}}},
+    "Airflow": {"type": "object", "required": ["link", "healthy"], "properties": {
+        "link": {"type": "string"}, "healthy": {"type": "boolean"}, "problem": _TEXT,
+        "components": {"type": "array", "items": {"type": "object", "properties": {
+            "name": {"type": "string"}, "status": {"type": "string"},
+            "heartbeat": {"type": ["string", "null"]}}}},
+        "workers": {"type": ["array", "null"], "items": {"type": "string"},
+                    "description": "Workers online; null when Flower could not say."},
+        "workers_problem": _TEXT}},
     "LiveEvents": {"type": "object", "properties": {"events": {"type": "array",
                                                                "items": _ref("LiveEvent")}}},
 }

@@ -1,5 +1,6 @@
 """What every request of one Pilot process shares: settings, the database, Commander's
-client, the clickstream module's stores, the login limiter and the signers."""
+client, the clickstream module's stores, the monitoring and Airflow modules' APIs, the
+login limiter and the signers."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass
 
 from flask import current_app
 
+from pilot.airflow_status import Airflow
+from pilot.alertmanager_api import AlertmanagerAPI
 from pilot.clickstream_apps import Clickstream
 from pilot.clickstream_destinations import Destinations
 from pilot.commander_client import CommanderClient
@@ -14,6 +17,7 @@ from pilot.csrf import Csrf
 from pilot.database import Database
 from pilot.live_events import LiveEvents
 from pilot.login_limits import LoginLimiter
+from pilot.prometheus_api import PrometheusAPI
 from pilot.sessions import SessionCodec
 from pilot.settings import Settings
 
@@ -26,6 +30,9 @@ class Runtime:
     clickstream: Clickstream
     destinations: Destinations
     live_events: LiveEvents
+    prometheus: PrometheusAPI
+    alertmanager: AlertmanagerAPI
+    airflow: Airflow
     limiter: LoginLimiter
     sessions: SessionCodec
     csrf: Csrf
@@ -44,6 +51,10 @@ class Runtime:
                    live_events=LiveEvents(settings.redis_url, settings.clickstream_prefix,
                                           settings.event_stream_seconds,
                                           settings.event_streams),
+                   prometheus=PrometheusAPI(settings.prometheus_url),
+                   alertmanager=AlertmanagerAPI(settings.alertmanager_url),
+                   airflow=Airflow(settings.airflow_api_url, settings.flower_url,
+                                   settings.airflow_link),
                    limiter=LoginLimiter(database, settings.login_limits),
                    sessions=SessionCodec(settings.secret_key, settings.session_hours * 3600),
                    csrf=Csrf(settings.secret_key))

@@ -25,6 +25,8 @@ def health() -> Response:
         checks["clickstream"] = pilot.clickstream.ping() or "ok"
         if pilot.live_events.enabled:  # the live event debugger's
             checks["redis"] = pilot.live_events.ping() or "ok"
+    if pilot.prometheus.enabled:  # the charts'
+        checks["prometheus"] = pilot.prometheus.health() or "ok"
     if database is not None:
         return json_response({"status": "unavailable", "checks": checks}, 503)
     degraded = any(value != "ok" for value in checks.values())

@@ -10,6 +10,12 @@ The live event debugger reads the clickstream router's recent-events stream from
 platform's Redis (`REDIS_URL`, `REDIS_PASSWORD_FILE`) under the module's prefix
 (`CLICKSTREAM_TOPIC_PREFIX`, which also names its Kafka topics); replaying dead letters
 needs its Kafka (`KAFKA_BOOTSTRAP`, `CLICKSTREAM_TOPIC_PARTITIONS`).
+
+With the monitoring module, the charts read Prometheus (`PROMETHEUS_URL`, scraping every
+`PROMETHEUS_SCRAPE_SECONDS`) and the overview lists Alertmanager's active alerts
+(`ALERTMANAGER_URL`); with the Airflow module, the overview shows its health from the API
+server (`AIRFLOW_API_URL`) and its workers from Flower (`FLOWER_URL`), and links to its UI
+(`AIRFLOW_LINK`, a path on the gateway). Empty or unset, that part says it is not enabled.
 """
 
 from __future__ import annotations
@@ -78,6 +84,15 @@ class Settings:
     event_stream_seconds: float = 15.0
     #: Live-event streams one Pilot process serves at once; more are refused (503).
     event_streams: int = 4
+    #: The monitoring module's Prometheus and Alertmanager; None when not enabled.
+    prometheus_url: str | None = None
+    prometheus_scrape_seconds: int = 15
+    alertmanager_url: str | None = None
+    #: The Airflow module's API server and Flower (None when not enabled), and where a
+    #: browser opens its UI.
+    airflow_api_url: str | None = None
+    flower_url: str | None = None
+    airflow_link: str = "/airflow/"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -107,6 +122,12 @@ class Settings:
             # too): the other half keep serving pages while debuggers are open.
             event_streams=_whole(env, "PILOT_EVENT_STREAMS",
                                  max(1, _whole(env, "PILOT_THREADS", 8, 1, 256) // 2), 1, 256),
+            prometheus_url=_url(env, "PROMETHEUS_URL"),
+            prometheus_scrape_seconds=_whole(env, "PROMETHEUS_SCRAPE_SECONDS", 15, 1, 3600),
+            alertmanager_url=_url(env, "ALERTMANAGER_URL"),
+            airflow_api_url=_url(env, "AIRFLOW_API_URL"),
+            flower_url=_url(env, "FLOWER_URL"),
+            airflow_link=env.get("AIRFLOW_LINK") or "/airflow/",
         )
 
 
@@ -131,6 +152,17 @@ def _secret(env: Mapping[str, str], variable: str, required: bool) -> str | None
     if not value:
         raise SettingsError(f"{variable}: {path} is empty")
     return value
+
+
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    """An http(s) URL of a service of the platform, or None when empty (not enabled)."""
+    raw = env.get(name, "")
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"{name} must be an http:// or https:// URL, not {raw!r}")
+    return raw.rstrip("/")
 
 
 def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

@@ -29,6 +29,17 @@ def test_the_environment_of_module_yaml(tmp_path):
     assert "host=postgres" in settings.postgres_dsn and "sslmode=disable" in settings.postgres_dsn
     assert (settings.session_hours, settings.cookie_secure, settings.trusted_proxies) == (
         12, "auto", 1)
+    # Modules not enabled: empty addresses, and Pilot says so where it would show them.
+    assert (settings.prometheus_url, settings.alertmanager_url, settings.airflow_api_url) == (
+        None, None, None)
+    enabled = Settings.from_env(env(
+        tmp_path, PROMETHEUS_URL="http://prometheus:9090/", PROMETHEUS_SCRAPE_SECONDS="30",
+        ALERTMANAGER_URL="http://alertmanager:9093",
+        AIRFLOW_API_URL="http://airflow-api-server:8080/airflow",
+        FLOWER_URL="http://airflow-flower:5555/flower", AIRFLOW_LINK="/airflow/"))
+    assert (enabled.prometheus_url, enabled.prometheus_scrape_seconds) == (
+        "http://prometheus:9090", 30)
+    assert enabled.airflow_api_url == "http://airflow-api-server:8080/airflow"
     # Secrets stay out of the repr (and so out of logs).
     assert "pg-password" not in repr(settings) and "k" * 40 not in repr(settings)
 
@@ -37,6 +48,9 @@ def test_the_environment_of_module_yaml(tmp_path):
     ({"PILOT_SECRET_KEY_FILE": ""}, "PILOT_SECRET_KEY_FILE is not set"),
     ({"PILOT_SECRET_KEY_FILE": "/nonexistent/key"}, "cannot read /nonexistent/key"),
     ({"COMMANDER_URL": ""}, "COMMANDER_URL is not set"),
+    ({"PROMETHEUS_URL": "prometheus:9090"}, "PROMETHEUS_URL must be an http:// or https:// URL"),
+    ({"FLOWER_URL": "http://"}, "FLOWER_URL must be an http:// or https:// URL"),
+    ({"PROMETHEUS_SCRAPE_SECONDS": "0"}, "PROMETHEUS_SCRAPE_SECONDS must be a whole number"),
     ({"PILOT_SESSION_HOURS": "0"}, "from 1 to 720"),
     ({"PILOT_SESSION_HOURS": "12h"}, "from 1 to 720, not '12h'"),
     ({"PILOT_COOKIE_SECURE": "sometimes"}, "one of auto, always, never"),

@@ -8,5 +8,9 @@ site="$(/opt/heliostat/venv/bin/python -c 'import sysconfig; print(sysconfig.get
 cp -r /src/webui/pilot "$site/pilot"
 cp -r /src/services/clickstream "$site/clickstream"
 find "$site/pilot" "$site/clickstream" -name __pycache__ -prune -exec rm -rf {} +
+# uPlot's browser build for the charts; the page loads it from Pilot, never a CDN.
+install -d -m 0755 "$site/pilot/static/vendor/uplot"
+install -m 0644 /tmp/npm/uplot/dist/uPlot.iife.min.js /tmp/npm/uplot/dist/uPlot.min.css \
+  /tmp/npm/uplot/LICENSE "$site/pilot/static/vendor/uplot/"
 /opt/heliostat/venv/bin/python -m compileall -q "$site/pilot" "$site/clickstream"
 useradd --system --create-home --home-dir /home/pilot --shell /usr/sbin/nologin pilot
