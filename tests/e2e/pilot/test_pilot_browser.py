@@ -1,9 +1,10 @@
 """Pilot in a real browser (the system's headless Chromium, driven by Playwright) on a
 platform installed by heliostat with clickstream (its own Postgres, Redis and Kafka),
-Pilot and Commander, reached through the gateway: sign in, the overview, an app made on
-the Apps page with its write key shown once, events sent to the Event API with curl and
-seen arriving in the live debugger, a webhook destination whose delivered count goes up,
-and a rollback to revision 1 from the Releases page followed to its end.
+monitoring, Pilot and Commander, reached through the gateway: sign in, the overview, an
+app made on the Apps page with its write key shown once, events sent to the Event API
+with curl and seen arriving in the live debugger, a webhook destination whose delivered
+count goes up, the charts Prometheus feeds drawing that destination by name, and a
+rollback to revision 1 from the Releases page followed to its end.
 
 Each page is kept as a screenshot at 1280 and 800 px wide in build/test-artifacts/pilot/
 (with the requests and console messages the browser saw); the console shows no error,
@@ -40,8 +41,9 @@ from tests.infra.http_sink import HttpSink
 ARTIFACTS = REPOSITORY / "build" / "test-artifacts" / "pilot"
 WIDTHS = (1280, 800)
 HEIGHT = 900
-CLICKSTREAM_IMAGES = ("heliostat/clickstream:0.1.0", "heliostat/redis:0.1.0",
-                      "heliostat/kafka:0.1.0")
+MODULE_IMAGES = ("heliostat/clickstream:0.1.0", "heliostat/redis:0.1.0",
+                 "heliostat/kafka:0.1.0", "heliostat/prometheus:0.1.0",
+                 "heliostat/alertmanager:0.1.0")
 FINISHED = ("deployed", "unchanged", "rolled-back", "failed", "superseded")
 
 
@@ -58,7 +60,8 @@ def platform_config(platform: PlatformUnderTest, event_apis: int) -> None:
             workers: {{warehouse: {{enabled: false}}, redis: {{enabled: false}}}}
           pilot: {{enabled: true}}
           commander: {{enabled: true, auto_update: false}}
-          monitoring: {{enabled: false}}
+          monitoring:
+            prometheus: {{replicas: 1, scrape_interval_seconds: 5}}
           airflow: {{enabled: false}}
         """))
 
@@ -67,7 +70,7 @@ def platform_config(platform: PlatformUnderTest, event_apis: int) -> None:
 def platform(compose_engine: docker.DockerClient,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformUnderTest]:
     missing = []
-    for image in CLICKSTREAM_IMAGES:
+    for image in MODULE_IMAGES:
         try:
             compose_engine.images.get(image)
         except docker.errors.ImageNotFound:
@@ -289,6 +292,22 @@ def test_a_user_tracks_an_app_and_rolls_back_in_the_browser(
             row = page.locator("#destinations tbody tr", has_text="order hook")
             assert int(row.locator("td.num").first.inner_text()) >= 3
 
+        with step("charts"):
+            page.get_by_role("link", name="Charts", exact=True).click()
+            page.wait_for_url(origin + "/charts")
+            page.get_by_role("link", name="15 minutes").click()
+            page.wait_for_url(origin + "/charts?window=15m")
+            # Prometheus scrapes every 5 s and the page refreshes itself: the destination
+            # appears, by its name and app, once a scrape has seen its worker's counter.
+            page.locator("#chart-delivered table.latest tbody th",
+                         has_text="order hook (web shop)").wait_for(timeout=90_000)
+            received = page.locator("#chart-received")
+            assert received.locator(".uplot canvas").count() == 1
+            assert received.locator("table.latest tbody th").inner_text() == "total"
+            assert page.locator("#chart-rejected p.empty").inner_text() == (
+                "No request was rejected in this window.")
+            seen.shoot(page, "charts", artifacts)
+
         with step("a second revision (heliostat upgrade)"):
             platform_config(platform, event_apis=2)
             upgraded = platform.run("upgrade")
@@ -332,4 +351,4 @@ def test_a_user_tracks_an_app_and_rolls_back_in_the_browser(
     assert seen.outside() == [], seen.outside()
     assert seen.server_errors == [], seen.server_errors
     assert seen.too_wide == [], seen.too_wide
-    assert len(seen.screenshots) == 2 * 12, seen.screenshots
+    assert len(seen.screenshots) == 2 * 13, seen.screenshots
