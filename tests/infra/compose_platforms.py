@@ -21,6 +21,7 @@ from pathlib import Path
 
 import docker
 import docker.errors
+import requests
 
 from tests.infra.run_dir import process_token, token_alive
 
@@ -123,6 +124,25 @@ class PlatformUnderTest:
     @property
     def ledger(self) -> Path:
         return self.state_dir / self.name
+
+    def pilot(self) -> requests.Session:
+        """A session signed in to the platform's Pilot as `admin`, through the gateway
+        (its requests take paths: `session.get(platform.url("/api/v1/me"))`)."""
+        password = self.run("status", "--show-secret", "pilot-admin-password")
+        assert password.returncode == 0, password.stderr
+        session = requests.Session()
+        form = session.get(self.url("/login"), timeout=30).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert token, form[:500]
+        signed_in = session.post(self.url("/login"), timeout=30, allow_redirects=False, data={
+            "username": "admin", "password": password.stdout.strip(), "next": "/",
+            "csrf_token": token[1]})
+        assert signed_in.status_code == 303, signed_in.text[:500]
+        return session
+
+    def url(self, path: str) -> str:
+        """`path` on the platform's gateway."""
+        return f"http://127.0.0.1:{self.port}{path}"
 
 
 def heliostat_env() -> dict[str, str]:

@@ -32,6 +32,7 @@ from typing import Any
 import docker
 import docker.errors
 import pytest
+import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import openapi
@@ -738,8 +739,9 @@ def with_dag(engine: docker.DockerClient, repository: str, tag: str) -> None:
 @pytest.fixture
 def airflow_platform(test_platform: PlatformUnderTest,
                      compose_engine: docker.DockerClient) -> Commander:
-    """Airflow (one worker) with the platform's own Postgres and Redis, and Commander
-    with its defaults: a push of `airflow` rolls every Airflow process."""
+    """Airflow (one worker) with the platform's own Postgres and Redis, Commander with its
+    defaults (a push of `airflow` rolls every Airflow process), and Pilot, which shows
+    Airflow's health."""
     platform = test_platform
     platform.config.write_text(textwrap.dedent(f"""\
         apiVersion: heliostat/v1
@@ -748,7 +750,7 @@ def airflow_platform(test_platform: PlatformUnderTest,
         gateway: {{http_port: {platform.port}}}
         modules:
           clickstream: {{enabled: false}}
-          pilot: {{enabled: false}}
+          pilot: {{enabled: true}}
           monitoring: {{enabled: false}}
           airflow: {{enabled: true, workers: {{replicas: 1, concurrency: 2}}}}
           commander: {{auto_update: true}}
@@ -809,6 +811,15 @@ def test_an_airflow_image_pushed_with_a_new_dag_rolls_every_airflow_process(
             found := airflow("dags", "list-runs", "commander_e2e")) and all(
             r["state"] in ("success", "failed") for r in found) and found, 600, every=5)
         assert [r["state"] for r in runs] == ["success"], runs
+        # Pilot sees the scheduler's heartbeat and the worker that ran the DAG, and links
+        # to Airflow's UI on the same gateway.
+        shown = platform.pilot().get(platform.url("/api/v1/airflow"), timeout=30).json()
+        assert shown["healthy"], shown
+        components = {c["name"]: c for c in shown["components"]}
+        assert components["scheduler"]["status"] == "healthy"
+        assert components["scheduler"]["heartbeat"]
+        assert [w.startswith("celery@") for w in shown["workers"]] == [True], shown
+        assert requests.get(platform.url(shown["link"]), timeout=30).status_code == 200
         audited = [e for e in commander.audit() if e["operation"] == operation["id"]]
         assert [(e["action"], e["outcome"]) for e in audited] == [
             ("registry push", "accepted"), ("registry", "deployed")]
