@@ -53,7 +53,7 @@ testbed: venv
 	bash tests/infra/provision.sh
 
 test: venv testbed zipapp images
-	$(PYTEST) -q
+	$(PYTEST) -q --durations=40
 
 clean:
 	rm -rf dist build

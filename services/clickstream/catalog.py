@@ -2,7 +2,9 @@
 
 Postgres notifies ``clickstream_destinations`` on every change (a trigger); the
 listener marks the cache stale and the next read reloads the whole (small) table.
-While Postgres is away the last good copy keeps being used.
+While Postgres is away the last good copy keeps being used, and Postgres is asked again
+only as the backoff allows: the router and the workers read the catalog per message,
+and each try could block for the connect timeout.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import psycopg
 
 from clickstream import storage
 from clickstream.change_listener import ChangeListener
+from clickstream.reconnect_backoff import ReconnectBackoff
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,7 @@ class DestinationCatalog:
         #: Increases on every reload, so users can tell when to re-read (workers);
         #: 0 until the first load succeeded.
         self.version = 0
+        self._backoff = ReconnectBackoff()
         self._listener = ChangeListener(dsn, "clickstream_destinations", self.mark_stale)
         if listen:
             self._listener.start()
@@ -41,10 +45,10 @@ class DestinationCatalog:
         self._stale = True
 
     def _refresh(self) -> None:
-        if not self._stale and time.monotonic() - self._loaded_at < _RELOAD_EVERY:
+        if not self._due():
             return
         with self._lock:
-            if not self._stale and time.monotonic() - self._loaded_at < _RELOAD_EVERY:
+            if not self._due():
                 return
             self._stale = False
             try:
@@ -52,9 +56,12 @@ class DestinationCatalog:
                     found = storage.list_destinations(conn, kind=self._kind)
             except psycopg.Error as exc:
                 self._stale = True
-                log.warning("cannot load destinations; using the cached ones",
-                            extra={"error": str(exc)})
+                if not self._backoff.failing:  # once per outage
+                    log.warning("cannot load destinations; using the cached ones",
+                                extra={"error": str(exc)})
+                self._backoff.failed()
                 return
+            self._backoff.succeeded()
             by_app: dict[int, list[storage.Destination]] = {}
             for destination in found:
                 if destination.enabled:
@@ -63,6 +70,11 @@ class DestinationCatalog:
             self._by_id = {d.id: d for d in found}
             self._loaded_at = time.monotonic()
             self.version += 1
+
+    def _due(self) -> bool:
+        if not self._stale and time.monotonic() - self._loaded_at < _RELOAD_EVERY:
+            return False
+        return self._backoff.may_try()
 
     def wait_loaded(self, stopping: threading.Event) -> bool:
         """Block until destinations were loaded once (False if stopped first).

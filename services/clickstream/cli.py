@@ -13,7 +13,7 @@ import psycopg
 from clickstream import storage
 from clickstream.config import Settings
 from clickstream.cors import InvalidOrigin, parse_origins
-from clickstream.destination_settings import InvalidSettings, mask_password, parse_settings
+from clickstream.destination_settings import InvalidSettings, parse_settings, shown_settings
 from clickstream.jsonlog import configure_logging
 
 
@@ -287,8 +287,7 @@ def destination_create(settings: Settings, app_ref: str, name: str, kind: str,
 
 def _destination_view(d: storage.Destination) -> dict[str, Any]:
     view = {k: v for k, v in vars(d).items() if k != "secret"}
-    view["settings"] = {k: mask_password(v) if k in ("dsn", "url") else v
-                        for k, v in d.settings.items()}
+    view["settings"] = shown_settings(d.settings)
     view["secret"] = "set" if d.secret else None
     return view
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 
 class InvalidSettings(ValueError):
@@ -85,10 +85,11 @@ def _number(name: str, value: Any) -> float:
 
 
 def _check(settings: Any) -> None:
-    if isinstance(settings, WebhookSettings) and urlsplit(str(settings.url)).scheme not in (
-        "http", "https"
-    ):
-        raise InvalidSettings(f"webhook url must be http(s), not {settings.url!r}")
+    scheme = urlsplit(str(getattr(settings, "url", ""))).scheme
+    if isinstance(settings, WebhookSettings) and scheme not in ("http", "https"):
+        # The scheme only: the URL may carry credentials, and this message is logged.
+        shown = f"{scheme}:" if scheme else "without a scheme"
+        raise InvalidSettings(f"webhook url must be http(s), not {shown}")
     if isinstance(settings, WarehouseSettings) and not (
         settings.schema.isidentifier() and settings.schema == settings.schema.lower()
     ):
@@ -110,3 +111,28 @@ def mask_password(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     return _CONNINFO_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", value))
+
+
+def shown_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """A destination's settings as the CLI and Pilot show them: passwords of `dsn` and
+    `url` replaced, and the values of the URL's query (a token) and of webhook `headers`
+    (bearer tokens, API keys)."""
+    shown: dict[str, Any] = {}
+    for name, value in settings.items():
+        if name == "url" and isinstance(value, str):
+            shown[name] = _mask_query(mask_password(value))
+        elif name == "dsn":
+            shown[name] = mask_password(value)
+        elif name == "headers" and isinstance(value, dict):
+            shown[name] = {header: "***" for header in value}
+        else:
+            shown[name] = value
+    return shown
+
+
+def _mask_query(url: str) -> str:
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    names = [pair.partition("=")[0] for pair in parts.query.split("&")]
+    return urlunsplit(parts._replace(query="&".join(f"{n}=***" for n in names)))

@@ -18,11 +18,14 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer
 from clickstream import storage
 from clickstream.config import Settings
 from clickstream.kafka_clients import client_config
-from clickstream.topics import TopicCreator, dead_letter_topic, destination_topic
+from clickstream.topics import (
+    DEAD_LETTER_HEADERS,
+    TopicCreator,
+    dead_letter_topic,
+    destination_topic,
+)
 
 log = logging.getLogger(__name__)
-
-_DEAD_LETTER_HEADERS = {"error", "attempts", "failed_at"}
 
 
 def replay_dead_letters(settings: Settings, destination_id: int,
@@ -88,7 +91,7 @@ def _copy(consumer: Consumer, producer: Producer, target: str, pending: set[int]
         try:
             for message in messages:
                 headers = [(k, v) for k, v in (message.headers() or [])
-                           if k not in _DEAD_LETTER_HEADERS]
+                           if k not in DEAD_LETTER_HEADERS]
                 producer.produce(target, message.value(), message.key(),
                                  headers=[*headers, ("replayed", b"1")])
             offsets: dict[int, int] = {}

@@ -14,13 +14,19 @@ MAX_RETRY_AFTER = 3600.0
 
 
 class DeliveryError(Exception):
-    """A delivery attempt failed. ``retryable`` False sends it straight to dead letters."""
+    """A delivery attempt failed. ``retryable`` False sends it straight to dead letters.
+
+    ``rejected``: the positions in the batch of the only events that failed, for good
+    (the destination refused them as they are), the others having been delivered; only
+    those go to dead letters. Empty: the whole batch failed.
+    """
 
     def __init__(self, message: str, retryable: bool = True,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, rejected: tuple[int, ...] = ()) -> None:
         super().__init__(message)
-        self.retryable = retryable
+        self.retryable = retryable and not rejected
         self.retry_after = retry_after
+        self.rejected = rejected
 
 
 def backoff_seconds(attempt: int, policy: RetryPolicy, retry_after: float | None = None,

@@ -5,6 +5,12 @@ the consumed offsets (consume-transform-produce). If the router dies mid-batch t
 transaction is aborted, read_committed consumers never see its output, and the
 events are routed again from the committed offsets: each event lands in each
 destination topic exactly once.
+
+With several routers, a rebalance can land while a batch is being fetched: messages of
+a partition now another router's (which reads it from the committed offsets too), or
+fetched twice, from before and after the partition was assigned again. Such a batch is
+not routed; the partitions still this router's are fetched again from the batch's first
+offsets (see `_next_batch`).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from clickstream import metrics
 from clickstream.catalog import DestinationCatalog
 from clickstream.config import Settings
+from clickstream.consumer_notices import is_notice
 from clickstream.kafka_clients import client_config, stop_event
 from clickstream.recent_events import RecentEvents
 from clickstream.routing import select_destinations
@@ -95,13 +102,16 @@ class Router:
             },
         ))
         self._failed_deliveries: list[KafkaError] = []
+        #: Counts the group's rebalances that took partitions from this router.
+        self._revocations = 0
         self.last_progress = time.monotonic()
         self._lag_checked = 0.0
 
     def start(self) -> None:
         self.topics.ensure([self.raw, self.invalid])
         self.producer.init_transactions(30)
-        self.consumer.subscribe([self.raw])
+        self.consumer.subscribe([self.raw], on_revoke=self._on_revoke,
+                                on_lost=self._on_revoke)
 
     def healthy(self) -> bool:
         return time.monotonic() - self.last_progress < 60
@@ -130,14 +140,39 @@ class Router:
         add the timeout to every event's latency at low rates. Under load the batches
         still grow large: events pile up while the previous transaction commits.
         """
+        revocations = self._revocations
         first = self.consumer.consume(1, IDLE_POLL_SECONDS)
         if not first:
             return first
-        return first + self.consumer.consume(BATCH_MESSAGES - 1, 0)
+        batch = first + self.consumer.consume(BATCH_MESSAGES - 1, 0)
+        if self._revocations != revocations:  # the group rebalanced meanwhile
+            self._fetch_again(batch)
+            return []
+        return batch
+
+    def _on_revoke(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
+        # Called from within consume(), never while a transaction is open.
+        self._revocations += 1
+
+    def _fetch_again(self, batch: list[Message]) -> None:
+        """Move the partitions of `batch` still assigned here back to its first offset in
+        each; those now another router's are its to route. A seek that fails leaves no
+        way to be sure of the position: start over (from the committed offsets)."""
+        first: dict[tuple[str, int], int] = {}
+        for message in batch:
+            if message.error() is None:
+                key = (message.topic(), message.partition())
+                first[key] = min(first.get(key, message.offset()), message.offset())
+        assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+        for (topic, partition), offset in first.items():
+            if (topic, partition) in assigned:
+                self.consumer.seek(TopicPartition(topic, partition, offset))
+        log.info("batch fetched during a rebalance fetched again",
+                 extra={"events": len(batch), "partitions": len(first)})
 
     def route_batch(self, messages: list[Message]) -> None:
         started = time.perf_counter()
-        live = [m for m in messages if not _is_partition_event(m)]
+        live = [m for m in messages if not is_notice(m)]
         if not live:
             return
         routings = [self._routing_of(message) for message in live]
@@ -257,20 +292,6 @@ def router_id_from_env(environ: Mapping[str, str]) -> str:
     if environ.get("REPLICA_INDEX"):
         return f"router-{environ['REPLICA_INDEX']}"
     return socket.gethostname()
-
-
-def _is_partition_event(message: Message) -> bool:
-    """True for the consumer's notices that are not events; raises on fatal errors."""
-    error = message.error()
-    if error is None:
-        return False
-    if error.fatal():
-        # E.g. fenced as a static member after a long broker outage: this consumer
-        # will never fetch again, so let run_router start over with a new one.
-        raise KafkaException(error)
-    if error.code() != KafkaError._PARTITION_EOF:
-        log.warning("consumer error", extra={"error": error.str()})
-    return True
 
 
 def _decode(value: bytes | None,

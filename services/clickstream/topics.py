@@ -18,6 +18,11 @@ from confluent_kafka.admin import AdminClient, NewTopic
 log = logging.getLogger(__name__)
 
 
+#: What a dead letter carries besides the event's own headers: why, after how many
+#: attempts, when (ms since the epoch). A replay leaves them out.
+DEAD_LETTER_HEADERS = ("error", "attempts", "failed_at")
+
+
 def raw_topic(prefix: str) -> str:
     return f"{prefix}.raw"
 

@@ -31,8 +31,8 @@ from clickstream.destination_settings import (
     SETTINGS_BY_KIND,
     InvalidSettings,
     RetryPolicy,
-    mask_password,
     parse_settings,
+    shown_settings,
 )
 from clickstream.events import TYPES as EVENT_TYPES
 from clickstream.replay import replay_dead_letters
@@ -50,7 +50,6 @@ EVENT_NAME_MAX = 200
 REPLAY_SECONDS = 20.0
 KAFKA_CHECK_SECONDS = 3.0
 #: The settings shown masked (a password in a URL or DSN), as the CLI shows them.
-_MASKED = ("dsn", "url")
 
 
 class DestinationNameTaken(Exception):
@@ -159,8 +158,7 @@ class DestinationState:
 
     @property
     def shown_settings(self) -> dict[str, Any]:
-        return {k: mask_password(v) if k in _MASKED else v
-                for k, v in self.destination.settings.items()}
+        return shown_settings(self.destination.settings)
 
     def to_json(self) -> dict[str, Any]:
         d = self.destination

@@ -6,6 +6,10 @@ head is being retried, nothing behind it goes out, so one user's events (one key
 one partition) arrive in order. Different partitions are delivered concurrently by
 a thread pool. Offsets are committed only for events delivered or dead-lettered,
 so a crash means redelivery, never loss.
+
+Its parts: `subscription` (which topics), `partition_work` (a partition's queue, and
+flow control), `dead_letters`, `consumer_lag`, `delivery_state` (the counts Pilot
+shows); this module dispatches batches to the sink and handles their outcomes.
 """
 
 from __future__ import annotations
@@ -15,45 +19,29 @@ import logging
 import os
 import threading
 import time
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 
-import psycopg
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from clickstream import metrics, storage
 from clickstream.catalog import DestinationCatalog
 from clickstream.config import Settings
+from clickstream.consumer_notices import is_notice
 from clickstream.destination_settings import InvalidSettings, RetryPolicy, parse_settings
 from clickstream.kafka_clients import client_config, stop_event
-from clickstream.retry import DeliveryError, RetryState
-from clickstream.topics import (
-    TopicCreator,
-    dead_letter_topic,
-    destination_id_of,
-    destination_topic,
-)
+from clickstream.retry import DeliveryError
+from clickstream.topics import TopicCreator, destination_id_of
+from clickstream.workers.consumer_lag import report_lag
+from clickstream.workers.dead_letters import DeadLetters
+from clickstream.workers.delivery_state import DeliveryState
+from clickstream.workers.partition_work import PartitionWork, control_flow
 from clickstream.workers.sink import RoutedEvent, Sink
+from clickstream.workers.subscription import Subscription
 
 log = logging.getLogger(__name__)
 
-# A partition stops being fetched above this many queued events, and resumes below half.
-QUEUE_HIGH = 5000
 STATE_FLUSH_SECONDS = 5.0
-
-
-@dataclass
-class PartitionWork:
-    destination_id: int
-    queue: deque[Message] = field(default_factory=deque)
-    inflight: Future[None] | None = None
-    inflight_count: int = 0
-    retry: RetryState = field(default_factory=RetryState)
-    paused: bool = False
-    #: Offset of the next event not yet delivered, for the lag metric.
-    next_offset: int = -1
 
 
 class DeliveryLoop:
@@ -83,15 +71,11 @@ class DeliveryLoop:
                 "topic.metadata.refresh.interval.ms": 10000,
             },
         ))
-        self.dead_letters = Producer(client_config(
-            settings,
-            **{"enable.idempotence": True, "acks": "all", "partitioner": "murmur2_random",
-               "linger.ms": 5},
-        ))
+        self.dead_letters = DeadLetters(settings, self.topics)
         self.work: dict[tuple[str, int], PartitionWork] = {}
-        self.counts: dict[int, storage.DeliveryCounts] = {}
-        self._subscribed: list[str] | None = None
-        self._catalog_version = -1
+        self.subscription = Subscription(self.consumer, self.catalog, self.topics, prefix,
+                                         kind, self._on_revoke)
+        self.state = DeliveryState(settings.postgres_dsn)
         self._timers: dict[str, float] = {}
         self.last_progress = time.monotonic()
 
@@ -116,35 +100,30 @@ class DeliveryLoop:
     def step(self) -> None:
         self.last_progress = time.monotonic()
         if self._every("subscribe", 1.0):
-            self._subscribe_if_changed()
+            self.subscription.follow_catalog()
         busy = any(w.queue for w in self.work.values())
         # What has arrived, without waiting; else wait briefly for the next event
         # (consume(n, timeout) would wait the whole timeout for n events).
         messages = self.consumer.consume(1000, 0) or self.consumer.consume(
             1, 0.002 if busy else 0.05)
         for message in messages:
-            if message.error():
-                if message.error().fatal():
-                    raise KafkaException(message.error())  # exit; the orchestrator restarts
-                if message.error().code() != KafkaError._PARTITION_EOF:
-                    log.warning("consumer error", extra={"error": message.error().str()})
-                continue
-            self._work_for(message.topic(), message.partition()).queue.append(message)
+            if not is_notice(message):  # a fatal error raises: exit, to be restarted
+                self._work_for(message.topic(), message.partition()).queue.append(message)
         self._collect_finished()
         self._dispatch()
-        self._flow_control()
+        control_flow(self.consumer, self.work)
         if self._every("lag", 5.0):
-            self._report_lag()
+            report_lag(self.consumer, self.work, self.prefix)
         if self._every("state", STATE_FLUSH_SECONDS):
-            self._flush_delivery_state()
+            self.state.flush()
 
     def _shutdown(self) -> None:
         self._wait_inflight(list(self.work))
         with contextlib.suppress(KafkaException):  # nothing stored since the last commit
             self.consumer.commit(asynchronous=False)
         self.consumer.close()
-        self.dead_letters.flush(10)
-        self._flush_delivery_state()
+        self.dead_letters.close()
+        self.state.flush()
         self.pool.shutdown(wait=True)
         log.info("worker stopped", extra={"kind": self.kind})
 
@@ -155,28 +134,7 @@ class DeliveryLoop:
             return True
         return False
 
-    # -- subscription -------------------------------------------------------------
-
-    def _subscribe_if_changed(self) -> None:
-        destinations = self.catalog.enabled()
-        if self.catalog.version == self._catalog_version:
-            return
-        self._catalog_version = self.catalog.version
-        topics = sorted(destination_topic(self.prefix, d.id) for d in destinations)
-        if topics == self._subscribed:
-            return
-        if topics:
-            try:
-                self.topics.ensure(topics)
-            except (KafkaException, TimeoutError) as exc:
-                log.warning("cannot create destination topics yet", extra={"error": str(exc)})
-                self._catalog_version = -1  # try again on the next round
-                return
-            self.consumer.subscribe(topics, on_revoke=self._on_revoke, on_lost=self._on_revoke)
-        else:
-            self.consumer.unsubscribe()
-        self._subscribed = topics
-        log.info("subscribed", extra={"kind": self.kind, "topics": topics})
+    # -- partitions ---------------------------------------------------------------
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         keys = [(tp.topic, tp.partition) for tp in partitions]
@@ -236,6 +194,8 @@ class DeliveryLoop:
             batch = [work.queue.popleft() for _ in range(work.inflight_count)]
             if error is None:
                 self._delivered(work, batch)
+            elif isinstance(error, DeliveryError) and error.rejected:
+                self._partly_delivered(work, batch, error)
             elif not self._retry_later(work, batch, error):
                 self._dead_letter(work, batch)
             else:
@@ -252,15 +212,34 @@ class DeliveryLoop:
     def _delivered(self, work: PartitionWork, batch: list[Message]) -> None:
         work.retry.reset()
         self._store_offset(batch[-1])
-        destination = str(work.destination_id)
-        metrics.DELIVERED.labels(destination, self.kind).inc(len(batch))
+        self._count_delivered(work, batch)
+
+    def _count_delivered(self, work: PartitionWork, delivered: list[Message]) -> None:
+        metrics.DELIVERED.labels(str(work.destination_id), self.kind).inc(len(delivered))
         now_ms = time.time() * 1000
         histogram = metrics.DELIVERY_LATENCY.labels(self.kind)
-        for message in batch:
+        for message in delivered:
             kind, stamp = message.timestamp()
             if kind and stamp > 0:
                 histogram.observe(max(0.0, now_ms - stamp) / 1000)
-        self._counts(work.destination_id).delivered += len(batch)
+        self.state.of(work.destination_id).delivered += len(delivered)
+
+    def _partly_delivered(self, work: PartitionWork, batch: list[Message],
+                          error: DeliveryError) -> None:
+        """The destination took all but some events, which it will never take as they
+        are: those go to dead letters, the batch is done."""
+        rejected = [batch[i] for i in sorted(set(error.rejected)) if 0 <= i < len(batch)]
+        work.retry.failed(time.monotonic(), error, self._retry_policy(work.destination_id))
+        self.state.of(work.destination_id).last_error = str(error)[:1000]
+        if not self._write_dead_letters(work, rejected):
+            # Kept whole: delivering again the events taken is harmless (the sinks
+            # that reject single events deduplicate), losing the rejected ones is not.
+            self._keep_for_later(work, batch)
+            return
+        work.retry.reset()
+        self._store_offset(batch[-1])
+        rejected_ids = {id(m) for m in rejected}
+        self._count_delivered(work, [m for m in batch if id(m) not in rejected_ids])
 
     def _retry_later(self, work: PartitionWork, batch: list[Message],
                      error: BaseException) -> bool:
@@ -270,7 +249,7 @@ class DeliveryLoop:
             error = DeliveryError(f"{type(error).__name__}: {error}")
         policy = self._retry_policy(work.destination_id)
         again = work.retry.failed(time.monotonic(), error, policy)
-        counts = self._counts(work.destination_id)
+        counts = self.state.of(work.destination_id)
         counts.last_error = str(error)[:1000]
         if again:
             metrics.RETRIED.labels(str(work.destination_id), self.kind).inc(len(batch))
@@ -289,34 +268,22 @@ class DeliveryLoop:
             return RetryPolicy()
 
     def _dead_letter(self, work: PartitionWork, batch: list[Message]) -> None:
-        topic = dead_letter_topic(self.prefix, work.destination_id)
+        if not self._write_dead_letters(work, batch):
+            self._keep_for_later(work, batch)
+            return
+        work.retry.reset()
+        self._store_offset(batch[-1])
+
+    def _write_dead_letters(self, work: PartitionWork, batch: list[Message]) -> bool:
         error = (work.retry.last_error or "unknown error")[:2000]
-        try:
-            self.topics.ensure([topic])
-        except (KafkaException, TimeoutError) as exc:
-            log.error("dead-letter topic unavailable", extra={
-                "destination": work.destination_id, "error": str(exc)})
-            self._keep_for_later(work, batch)
-            return
-        extra = [("error", error.encode()), ("attempts", str(work.retry.attempts).encode()),
-                 ("failed_at", str(int(time.time() * 1000)).encode())]
-        for message in batch:
-            headers = [(k, v) for k, v in (message.headers() or [])
-                       if k not in ("error", "attempts", "failed_at")]
-            self.dead_letters.produce(topic, message.value(), message.key(),
-                                      headers=headers + extra)
-        remaining = self.dead_letters.flush(30)
-        if remaining:
-            log.error("dead-letter topic unavailable", extra={"destination": work.destination_id})
-            self._keep_for_later(work, batch)
-            return
+        if not self.dead_letters.write(work.destination_id, batch, error, work.retry.attempts):
+            return False
         log.warning("events dead-lettered",
                     extra={"destination": work.destination_id, "events": len(batch),
                            "attempts": work.retry.attempts, "error": error})
-        work.retry.reset()
-        self._store_offset(batch[-1])
         metrics.DEAD_LETTERED.labels(str(work.destination_id), self.kind).inc(len(batch))
-        self._counts(work.destination_id).dead_lettered += len(batch)
+        self.state.of(work.destination_id).dead_lettered += len(batch)
+        return True
 
     @staticmethod
     def _keep_for_later(work: PartitionWork, batch: list[Message]) -> None:
@@ -335,63 +302,3 @@ class DeliveryLoop:
             # The partition was revoked meanwhile; its new owner redelivers from the
             # last commit, which consumers must tolerate anyway (at least once).
             log.info("offset not stored", extra={"error": str(exc)})
-
-    # -- flow control, lag, state -------------------------------------------------
-
-    def _flow_control(self) -> None:
-        pause, resume = [], []
-        for (topic, partition), work in self.work.items():
-            if not work.paused and len(work.queue) >= QUEUE_HIGH:
-                work.paused = True
-                pause.append(TopicPartition(topic, partition))
-            elif work.paused and len(work.queue) < QUEUE_HIGH // 2:
-                work.paused = False
-                resume.append(TopicPartition(topic, partition))
-        try:
-            if pause:
-                self.consumer.pause(pause)
-            if resume:
-                self.consumer.resume(resume)
-        except KafkaException as exc:
-            log.info("pause/resume skipped", extra={"error": str(exc)})
-
-    def _report_lag(self) -> None:
-        lag: dict[int, int] = {}
-        try:
-            assignment = self.consumer.assignment()
-            positions = {(tp.topic, tp.partition): tp.offset
-                         for tp in self.consumer.position(assignment)}
-            for tp in assignment:
-                key = (tp.topic, tp.partition)
-                work = self.work.get(key)
-                position = work.queue[0].offset() if work and work.queue else positions.get(key)
-                _low, high = self.consumer.get_watermark_offsets(tp, cached=True)
-                destination_id = destination_id_of(self.prefix, tp.topic)
-                if position is not None and position >= 0 and high >= 0:
-                    lag[destination_id] = lag.get(destination_id, 0) + max(0, high - position)
-                else:
-                    lag.setdefault(destination_id, 0)
-        except KafkaException:
-            return
-        for destination_id, value in lag.items():
-            metrics.CONSUMER_LAG.labels(str(destination_id)).set(value)
-
-    def _counts(self, destination_id: int) -> storage.DeliveryCounts:
-        counts = self.counts.get(destination_id)
-        if counts is None:
-            counts = self.counts[destination_id] = storage.DeliveryCounts()
-        return counts
-
-    def _flush_delivery_state(self) -> None:
-        pending = {k: v for k, v in self.counts.items() if not v.empty()}
-        if not pending:
-            return
-        try:
-            with psycopg.connect(self.settings.postgres_dsn, connect_timeout=3) as conn:
-                for destination_id, counts in pending.items():
-                    storage.record_delivery_state(conn, destination_id, counts)
-        except psycopg.Error as exc:
-            log.warning("cannot record delivery state", extra={"error": str(exc)})
-            return
-        for destination_id in pending:
-            self.counts[destination_id] = storage.DeliveryCounts()

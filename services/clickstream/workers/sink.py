@@ -33,7 +33,8 @@ class Sink(Protocol):
         """How long a partial batch may wait for more events (0: send at once)."""
 
     def deliver(self, destination: Destination, events: list[RoutedEvent]) -> None:
-        """Deliver every event or raise :class:`clickstream.retry.DeliveryError`.
+        """Deliver every event or raise :class:`clickstream.retry.DeliveryError` (with
+        ``rejected`` when only some events were refused, the rest delivered).
 
         Must be safe to call again with the same events: delivery is at least once.
         Called from several threads at once, for different partitions.

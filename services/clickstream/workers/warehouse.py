@@ -5,6 +5,11 @@ Each batch is one transaction: create missing tables and columns, stage the rows
 a temporary table, and insert the ones whose ``id`` (the messageId) is not loaded
 yet. Redelivered events are therefore loaded once. ``id`` is declared PRIMARY KEY:
 Postgres enforces it, Redshift keeps it as a hint.
+
+A batch the database refuses for its data (SQLSTATE class 22, data exception, or 23,
+integrity constraint) is loaded again one event at a time, so that one bad event goes
+to dead letters alone instead of taking up to a batch of other users' events with it.
+Errors of the connection, the server or the transaction are retried as usual.
 """
 
 from __future__ import annotations
@@ -29,6 +34,12 @@ log = logging.getLogger(__name__)
 
 # Stay well under Postgres's 65,535 bind parameters per statement.
 MAX_PARAMETERS = 30000
+#: SQLSTATE classes that say the rows themselves are wrong: retrying cannot help.
+REFUSED_DATA = ("22", "23")
+
+
+def _refuses_the_data(exc: psycopg.Error) -> bool:
+    return (exc.sqlstate or "")[:2] in REFUSED_DATA
 
 
 class WarehouseSink:
@@ -62,24 +73,46 @@ class WarehouseSink:
             settings = self._settings(destination)
         except InvalidSettings as exc:
             raise DeliveryError(f"invalid settings: {exc}", retryable=False) from None
+        try:
+            self._load_events(settings, events)
+            return
+        except psycopg.Error as exc:
+            self._forget(settings)  # a failed DDL may have left the cache ahead of the DB
+            if not _refuses_the_data(exc):
+                raise DeliveryError(f"warehouse load failed: {exc}".strip()) from None
+            if len(events) == 1:
+                raise DeliveryError(f"warehouse refused the event: {exc}".strip(),
+                                    retryable=False) from None
+        rejected, reasons = [], []
+        for position, routed in enumerate(events):  # find the events it refuses
+            try:
+                self._load_events(settings, [routed])
+            except psycopg.Error as exc:
+                self._forget(settings)
+                if not _refuses_the_data(exc):
+                    raise DeliveryError(f"warehouse load failed: {exc}".strip()) from None
+                rejected.append(position)
+                reasons.append(str(exc).strip())
+        if rejected:
+            raise DeliveryError(f"warehouse refused {len(rejected)} of {len(events)} "
+                                f"events: {reasons[0]}", rejected=tuple(rejected))
+
+    def _load_events(self, settings: WarehouseSettings, events: list[RoutedEvent]) -> None:
         loaded_at = datetime.now(timezone.utc).replace(tzinfo=None)
         tables: dict[str, dict[str, dict[str, Any]]] = {}  # table -> id -> row
         for routed in events:
             for table, row in rows_for(routed.event, loaded_at).items():
                 # First one wins within a batch, as across batches.
                 tables.setdefault(table, {}).setdefault(row["id"], row)
-        try:
-            conn = self._connection(settings.dsn)
-            # Tables and columns first, each change committed at once, so the load
-            # below holds no DDL locks and a failed load leaves the schema consistent.
-            columns = {table: self._ensure_columns(conn, settings, table, rows.values())
-                       for table, rows in tables.items()}
-            with conn.transaction():
-                for table, rows in tables.items():
-                    self._load(conn, settings, table, columns[table], list(rows.values()))
-        except psycopg.Error as exc:
-            self._forget(settings)  # a failed DDL may have left the cache ahead of the DB
-            raise DeliveryError(f"warehouse load failed: {exc}".strip()) from None
+        conn = self._connection(settings.dsn)
+        # Tables and columns first, each change committed at once, so the load below
+        # holds no DDL locks and a failed load leaves the schema consistent.
+        columns = {table: self._ensure_columns(conn, settings, table, rows.values())
+                   for table, rows in tables.items()}
+        with conn.transaction():
+            for number, (table, rows) in enumerate(tables.items()):
+                self._load(conn, settings, table, columns[table], list(rows.values()),
+                           f"stage_{number}")
 
     def _forget(self, settings: WarehouseSettings) -> None:
         with self._ddl_lock:
@@ -87,9 +120,9 @@ class WarehouseSink:
                 del self._columns[key]
 
     def _load(self, conn: psycopg.Connection, settings: WarehouseSettings, table: str,
-              columns: dict[str, str], rows: list[dict[str, Any]]) -> None:
+              columns: dict[str, str], rows: list[dict[str, Any]], stage_name: str) -> None:
         target = sql.Identifier(settings.schema, table)
-        stage = sql.Identifier(f"stage_{table}"[:127])
+        stage = sql.Identifier(stage_name)
         conn.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {})").format(stage, target))
         names = sorted({name for row in rows for name in row})
         per_statement = max(1, MAX_PARAMETERS // len(names))

@@ -8,12 +8,17 @@ objects are flattened with ``_`` (``context.library.name`` -> ``context_library_
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import datetime, timezone
 from typing import Any
 
-MAX_IDENTIFIER = 127  # Redshift's limit
+#: Postgres's limit (NAMEDATALEN - 1 bytes; it cuts longer names itself, and then the
+#: name it created is not the one asked for); Redshift's is 127. A longer name keeps
+#: its start and ends with a hash of the whole, so two long names do not collide.
+MAX_IDENTIFIER = 63
+_HASHED_SUFFIX = 9  # "_" and 8 hex digits
 VARCHAR = "VARCHAR(65535)"
 TIMESTAMP = "TIMESTAMP"
 TYPE_TABLES = {"identify": "identifies", "page": "pages", "screen": "screens",
@@ -38,7 +43,10 @@ def identifier(name: str) -> str:
     cleaned = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
     if not cleaned or cleaned[0].isdigit():
         cleaned = "_" + cleaned
-    return cleaned[:MAX_IDENTIFIER]
+    if len(cleaned) <= MAX_IDENTIFIER:
+        return cleaned
+    digest = hashlib.sha256(cleaned.encode()).hexdigest()[:_HASHED_SUFFIX - 1]
+    return f"{cleaned[:MAX_IDENTIFIER - _HASHED_SUFFIX]}_{digest}"
 
 
 def event_table(event_name: str) -> str:
@@ -104,7 +112,8 @@ def coerce(value: Any, column_type: str) -> Any:
         return None
     if column_type.startswith(("character", "varchar", "text")):
         if isinstance(value, str):
-            return value
+            # Neither Postgres nor Redshift stores NUL in text: dropped, as Segment does.
+            return value.replace("\x00", "")
         if isinstance(value, bool):
             return "true" if value else "false"
         if isinstance(value, list | dict):

@@ -21,6 +21,7 @@ from clickstream.destination_settings import InvalidSettings, WebhookSettings, p
 from clickstream.retry import DeliveryError
 from clickstream.storage import Destination
 from clickstream.workers.sink import RoutedEvent
+from clickstream.workers.webhook_transport import DEADLINES, read_answer, watched_session
 
 SIGNATURE_HEADER = "X-Clickstream-Signature"
 USER_AGENT = "clickstream-webhook/1"
@@ -55,9 +56,20 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (moment - datetime.now(timezone.utc)).total_seconds())
 
 
-def _without_query(url: str) -> str:
-    """The URL for error messages: a query string may carry a token."""
-    return urlunsplit(urlsplit(url)._replace(query="", fragment=""))
+def shown_url(url: str) -> str:
+    """The URL for error messages (logs, the destination's last error, dead-letter
+    headers): no `user:password@`, no query string or fragment, which may carry a
+    token."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = f"{host}:{port}" if port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 class WebhookSink:
@@ -68,8 +80,7 @@ class WebhookSink:
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
         if session is None:
-            session = self._local.session = requests.Session()
-            session.headers["User-Agent"] = USER_AGENT
+            session = self._local.session = watched_session(USER_AGENT)
         return session
 
     def _settings(self, destination: Destination) -> WebhookSettings:
@@ -94,21 +105,29 @@ class WebhookSink:
         headers = {"Content-Type": "application/json", **(settings.headers or {})}
         if destination.secret:
             headers[SIGNATURE_HEADER] = sign(destination.secret, body)
-        try:
-            response = self._session().post(settings.url, data=body, headers=headers,
-                                            timeout=settings.timeout_seconds,
-                                            allow_redirects=False)
-        except requests.RequestException as exc:
-            # Only the type: requests' messages repeat the URL, query string and all.
-            raise DeliveryError(
-                f"{type(exc).__name__} posting to {_without_query(settings.url)}") from None
+        timeout = settings.timeout_seconds
+        with DEADLINES.bound(timeout) as request:
+            try:
+                response = self._session().post(settings.url, data=body, headers=headers,
+                                                timeout=timeout, allow_redirects=False,
+                                                stream=True)
+                answer = read_answer(response)
+            except requests.RequestException as exc:
+                # Only the type: requests' messages repeat the URL, query string and all.
+                what = f"timed out after {timeout:g}s" if request.expired else type(exc).__name__
+                raise DeliveryError(f"{what} posting to {shown_url(settings.url)}") from None
+        if request.expired:
+            # Its connection was cut: what was read of the answer (an end of headers
+            # http.client took the cut for, say) proves nothing.
+            raise DeliveryError(f"timed out after {timeout:g}s posting to "
+                                f"{shown_url(settings.url)}")
         status = response.status_code
-        response.close()
         if 200 <= status < 300:
             return
         retryable = status >= 500 or status in RETRYABLE_CLIENT_ERRORS
+        text = answer[:200].decode("utf-8", "replace")
         raise DeliveryError(
-            f"HTTP {status} from {_without_query(settings.url)}: {response.text[:200]}",
+            f"HTTP {status} from {shown_url(settings.url)}: {text}",
             retryable=retryable,
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )

@@ -23,6 +23,9 @@ class Load:
         self.accepted: set[str] = set()
         self.refused: set[str] = set()
         self.statuses: Counter[int | str] = Counter()
+        #: The batches refused, as sent, for a client's retry; and one refusal's answer.
+        self.refused_batches: list[list[dict]] = []
+        self.refusal: requests.Response | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, args=(n,), daemon=True)
@@ -51,6 +54,7 @@ class Load:
                                "messageId": str(uuid.uuid4()),
                                "properties": {"thread": n, "seq": seq}})
             ids = {e["messageId"] for e in events}
+            response = None
             try:
                 response = session.post(self.api_url + "/v1/batch", json={"batch": events},
                                         auth=(self.key, ""), timeout=30)
@@ -60,4 +64,8 @@ class Load:
             with self._lock:
                 self.statuses[status] += 1
                 (self.accepted if status == 200 else self.refused).update(ids)
+                if status != 200:
+                    self.refused_batches.append(events)
+                    if response is not None:
+                        self.refusal = response
             time.sleep(self.pause)

@@ -1,6 +1,7 @@
 from datetime import datetime
 
 from clickstream.workers.warehouse_schema import (
+    MAX_IDENTIFIER,
     coerce,
     event_table,
     flatten,
@@ -16,7 +17,7 @@ def test_identifiers() -> None:
     assert identifier("Order Completed") == "order_completed"
     assert identifier("productId") == "product_id"
     assert identifier("2fa enabled") == "_2fa_enabled"
-    assert identifier("x" * 300) == "x" * 127
+    assert len(identifier("x" * 300)) == 63 and identifier("x" * 300).startswith("x" * 54)
     assert event_table("Tracks") == "tracks_events"
 
 
@@ -45,3 +46,16 @@ def test_types_and_coercion() -> None:
     assert coerce([1, 2], "character varying") == "[1, 2]"
     assert coerce("2024-01-01T10:00:00+02:00", "timestamp without time zone") == datetime(
         2024, 1, 1, 8, 0)
+
+
+def test_long_names_keep_within_postgres_limit_without_colliding():
+    base = "x" * 80
+    first, second = identifier(base + "a"), identifier(base + "b")
+    assert len(first) == len(second) == MAX_IDENTIFIER == 63
+    assert first != second and first.startswith("x" * 50)
+    assert identifier(base + "a") == first  # the same name, every time
+    assert identifier("short") == "short"
+
+
+def test_nul_is_dropped_from_text():
+    assert coerce("a\x00b\x00", "character varying") == "ab"
