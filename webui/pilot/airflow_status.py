@@ -10,7 +10,7 @@ from typing import Any
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from pilot.upstream import SessionPerThread, reason
+from pilot.upstream import PlatformService, reason
 
 #: The components /monitor/health reports, in the order the page lists them.
 COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
@@ -51,18 +51,14 @@ class AirflowStatus:
                 "workers_problem": self.workers_problem}
 
 
-class Airflow:
+class Airflow(PlatformService):
+    """Its API server at `url` (with the `/airflow` base path), Flower at `flower_url`."""
+
     def __init__(self, api_url: str | None, flower_url: str | None, link: str,
                  timeout: float = 3.0) -> None:
-        self.api_url = api_url.rstrip("/") if api_url else None
+        super().__init__(api_url, timeout)
         self.flower_url = flower_url.rstrip("/") if flower_url else None
         self.link = link
-        self.timeout = timeout
-        self._sessions = SessionPerThread()
-
-    @property
-    def enabled(self) -> bool:
-        return self.api_url is not None
 
     def status(self) -> AirflowStatus:
         components, problem = self._components()
@@ -71,11 +67,11 @@ class Airflow:
                              workers=workers, workers_problem=workers_problem)
 
     def _components(self) -> tuple[list[Component], str | None]:
-        url = f"{self.api_url}/api/v2/monitor/health"
+        url = f"{self.url}/api/v2/monitor/health"
         try:
             answer = self._sessions.get().get(url, timeout=(2, self.timeout))
         except requests.RequestException as exc:
-            return [], f"the Airflow API server is unreachable at {self.api_url}: {reason(exc)}"
+            return [], f"the Airflow API server is unreachable at {self.url}: {reason(exc)}"
         try:
             document = answer.json()
         except ValueError:

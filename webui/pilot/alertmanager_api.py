@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 
-from pilot.upstream import SessionPerThread, reason
+from pilot.upstream import PlatformService, reason
 
 SEVERITY_ORDER = ("critical", "warning", "info")
 NOT_ENABLED = ("The monitoring module (Prometheus and Alertmanager) is not enabled on this "
@@ -32,15 +32,9 @@ class Alert:
                 "starts_at": self.starts_at, "labels": self.labels}
 
 
-class AlertmanagerAPI:
+class AlertmanagerAPI(PlatformService):
     def __init__(self, url: str | None, timeout: float = 3.0) -> None:
-        self.url = url.rstrip("/") if url else None
-        self.timeout = timeout
-        self._sessions = SessionPerThread()
-
-    @property
-    def enabled(self) -> bool:
-        return self.url is not None
+        super().__init__(url, timeout)
 
     def active_alerts(self) -> list[Alert]:
         if self.url is None:

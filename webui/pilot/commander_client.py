@@ -12,7 +12,7 @@ from typing import Any
 import requests
 
 from pilot import metrics
-from pilot.upstream import SessionPerThread, reason
+from pilot.upstream import PlatformService, reason
 
 
 class CommanderUnavailable(Exception):
@@ -28,12 +28,12 @@ class CommanderRefused(Exception):
         self.message = message
 
 
-class CommanderClient:
+class CommanderClient(PlatformService):
+    url: str
+
     def __init__(self, url: str, token: str, timeout: float = 10.0) -> None:
-        self.url = url.rstrip("/")
+        super().__init__(url, timeout)
         self._token = token
-        self.timeout = timeout
-        self._sessions = SessionPerThread()
 
     def status(self) -> dict[str, Any]:
         return self._call("GET", "/api/v1/status")
@@ -55,13 +55,7 @@ class CommanderClient:
 
     def health(self) -> str | None:
         """None when Commander says it is healthy, else why not."""
-        try:
-            answer = self._sessions.get().get(f"{self.url}/health", timeout=1.5)
-        except requests.RequestException as exc:
-            return f"unreachable at {self.url}: {reason(exc)}"
-        if answer.status_code != 200:
-            return f"unhealthy (HTTP {answer.status_code} from {self.url}/health)"
-        return None
+        return self.probe("/health", "unhealthy")
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         try:

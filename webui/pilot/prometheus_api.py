@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from pilot.upstream import SessionPerThread, reason
+from pilot.upstream import PlatformService, reason
 
 
 class PrometheusUnavailable(Exception):
@@ -27,15 +27,9 @@ class Series:
     points: list[tuple[float, float | None]]
 
 
-class PrometheusAPI:
+class PrometheusAPI(PlatformService):
     def __init__(self, url: str | None, timeout: float = 5.0) -> None:
-        self.url = url.rstrip("/") if url else None
-        self.timeout = timeout
-        self._sessions = SessionPerThread()
-
-    @property
-    def enabled(self) -> bool:
-        return self.url is not None
+        super().__init__(url, timeout)
 
     def query_range(self, query: str, start: float, end: float, step: int) -> list[Series]:
         data = self._get("/api/v1/query_range",
@@ -48,13 +42,7 @@ class PrometheusAPI:
 
     def health(self) -> str | None:
         """None when Prometheus says it is ready to serve queries, else why not."""
-        try:
-            answer = self._sessions.get().get(f"{self.url}/-/ready", timeout=1.5)
-        except requests.RequestException as exc:
-            return f"unreachable at {self.url}: {reason(exc)}"
-        if answer.status_code != 200:
-            return f"not ready (HTTP {answer.status_code} from {self.url}/-/ready)"
-        return None
+        return self.probe("/-/ready", "not ready")
 
     def _get(self, path: str, params: dict[str, Any]) -> Any:
         if self.url is None:
