@@ -30,6 +30,9 @@ class Settings:
     metrics_port: int = 9100
     #: Partitions given to topics this service creates (raw and per-destination).
     topic_partitions: int = 6
+    #: How long the Event API trusts a write key it checked before checking it again
+    #: (changes reach it at once by notification; this bounds a missed one).
+    write_key_cache_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -42,6 +45,8 @@ class Settings:
             log_level=env.get("LOG_LEVEL", cls.log_level).upper(),
             metrics_port=int(env.get("METRICS_PORT", cls.metrics_port)),
             topic_partitions=int(env.get("CLICKSTREAM_TOPIC_PARTITIONS", cls.topic_partitions)),
+            write_key_cache_seconds=float(env.get("CLICKSTREAM_WRITE_KEY_CACHE_SECONDS",
+                                                  cls.write_key_cache_seconds)),
         )
 
 

@@ -26,7 +26,6 @@ from clickstream.reconnect_backoff import ReconnectBackoff
 
 log = logging.getLogger(__name__)
 
-_TTL = 60.0
 _UNKNOWN_TTL = 5.0
 _MAX_ENTRIES = 100_000
 #: How long a known key keeps working, unchecked, while Postgres cannot be asked. A key
@@ -48,8 +47,9 @@ class _Entry:
 
 
 class WriteKeyCache:
-    def __init__(self, dsn: str, listen: bool = True) -> None:
+    def __init__(self, dsn: str, listen: bool = True, ttl: float = 60.0) -> None:
         self._dsn = dsn
+        self._ttl = ttl
         self._entries: dict[str, _Entry] = {}
         self._conn: psycopg.Connection | None = None
         self._lock = threading.Lock()
@@ -96,7 +96,7 @@ class WriteKeyCache:
             self._lock.release()
         if len(self._entries) >= _MAX_ENTRIES:
             self._entries = {}
-        self._entries[key] = _Entry(app, now, now + (_TTL if app else _UNKNOWN_TTL))
+        self._entries[key] = _Entry(app, now, now + (self._ttl if app else _UNKNOWN_TTL))
         return app
 
     @staticmethod
