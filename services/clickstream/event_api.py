@@ -116,7 +116,7 @@ class Ingest:
 
     def __init__(self, settings: Settings) -> None:
         self.topic = raw_topic(settings.topic_prefix)
-        self.keys = WriteKeyCache(settings.postgres_dsn)
+        self.keys = WriteKeyCache(settings.postgres_dsn, ttl=settings.write_key_cache_seconds)
         self.limiter = RateLimiter()
         self.producer = DurableProducer(settings.kafka_bootstrap)
         self._topics = TopicCreator(settings.kafka_bootstrap, settings.topic_partitions)
