@@ -54,11 +54,15 @@ output_option = click.option(
 def _load(config_file: Path | None) -> Any:
     from heliostat.config import config_from_document, load_config
     from heliostat.problems import InvalidInput
-    from heliostat.yaml_source import load_yaml_text
+    from heliostat.yaml_source import MAX_FILE_BYTES, load_yaml_text
 
     if config_file is not None and str(config_file) == "-":
+        raw = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)  # never more, whatever is piped
+        if len(raw) > MAX_FILE_BYTES:
+            raise InvalidInput.single("<stdin>", f"is larger than {MAX_FILE_BYTES // 1024} "
+                                                 "KiB: not a platform description")
         try:
-            text = sys.stdin.buffer.read().decode("utf-8")
+            text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidInput.single("<stdin>", f"is not UTF-8 text ({exc.reason})") from None
         return config_from_document(load_yaml_text(text, "<stdin>"))

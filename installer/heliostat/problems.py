@@ -8,6 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# A message or key path quotes what the user wrote, which may be huge; and one file can
+# break a rule a hundred thousand times. Past these, more text tells nobody anything.
+MAX_MESSAGE_CHARS = 1000
+MAX_PATH_CHARS = 200
+MAX_PROBLEMS = 100
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
 
 @dataclass(frozen=True, order=True)
 class Problem:
@@ -15,6 +25,10 @@ class Problem:
     line: int | None
     path: str
     message: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", _cut(self.path, MAX_PATH_CHARS))
+        object.__setattr__(self, "message", _cut(self.message, MAX_MESSAGE_CHARS))
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
@@ -25,6 +39,11 @@ class InvalidInput(Exception):
     """One or more problems with what the user gave us."""
 
     def __init__(self, problems: list[Problem]) -> None:
+        if len(problems) > MAX_PROBLEMS:
+            rest = len(problems) - MAX_PROBLEMS
+            problems = [*problems[:MAX_PROBLEMS],
+                        Problem(problems[MAX_PROBLEMS].file, None, "",
+                                f"... and {rest:,} more problems")]
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
 

@@ -48,11 +48,16 @@ def format_path(path: KeyPath) -> str:
     return text
 
 
-# Far beyond any real platform.yaml, far below what would exhaust time or memory:
-# aliases let a few lines expand to billions of values ("billion laughs"), and the
-# parser recurses once per nesting level.
+# Far beyond any real platform.yaml (a few KB), far below what would exhaust time or
+# memory: aliases and merge keys let a few lines expand to billions of values ("billion
+# laughs"), and the parser recurses once per nesting level. Every value and key, however
+# reached, counts towards the limits, so the work is bounded by the file's size.
+MAX_FILE_BYTES = 256 * 1024
 MAX_VALUES = 100_000
+MAX_EXPANDED_CHARS = 4 * MAX_FILE_BYTES
 MAX_DEPTH = 64
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_SHOWN_CHARS = 40  # of the user's text quoted in a message
 
 # libyaml for heliostat's own data files (catalog, schemas): several times faster. A
 # user's file goes through the pure-Python parser, whose error messages are clearer.
@@ -64,19 +69,30 @@ def load_yaml_file(path: Path, display_name: str | None = None,
     """Load `path`; `trusted` marks heliostat's own data, parsed with libyaml."""
     name = display_name or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_FILE_BYTES + 1)  # never more, whatever the file is
     except FileNotFoundError:
         raise InvalidInput.single(name, "no such file") from None
     except IsADirectoryError:
         raise InvalidInput.single(name, "is a directory, not a YAML file") from None
-    except UnicodeDecodeError as exc:
-        raise InvalidInput.single(name, f"is not UTF-8 text ({exc.reason})") from None
     except OSError as exc:
         raise InvalidInput.single(name, f"cannot be read: {exc.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise InvalidInput.single(name, _too_large())
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput.single(name, f"is not UTF-8 text ({exc.reason})") from None
     return load_yaml_text(text, name, _FAST_LOADER if trusted else yaml.SafeLoader)
 
 
+def _too_large() -> str:
+    return f"is larger than {MAX_FILE_BYTES // 1024} KiB: not a platform description"
+
+
 def load_yaml_text(text: str, name: str, loader_class: type = yaml.SafeLoader) -> YamlDocument:
+    if len(text) > MAX_FILE_BYTES:
+        raise InvalidInput.single(name, _too_large())
     try:
         loader = loader_class(text)
     except yaml.reader.ReaderError as exc:  # checked before parsing starts
@@ -89,7 +105,7 @@ def load_yaml_text(text: str, name: str, loader_class: type = yaml.SafeLoader) -
         if node is None:
             raise InvalidInput.single(name, "is empty: expected a YAML mapping")
         document = YamlDocument(data=None, file=name)
-        document.data = _Construction(loader, document).value_of(node, ())
+        document.data = _Construction(loader, document, text).value_of(node, ())
         return document
     except RecursionError:
         raise InvalidInput.single(
@@ -108,21 +124,36 @@ def load_yaml_text(text: str, name: str, loader_class: type = yaml.SafeLoader) -
 
 
 class _Construction:
-    """Builds Python values from the node tree, recording lines, within the limits."""
+    """Builds Python values from the node tree, recording lines, within the limits.
 
-    def __init__(self, loader: Any, doc: YamlDocument) -> None:
+    Mappings, sequences and merge keys are walked here, not by PyYAML's constructor, so
+    that whatever an alias or a merge key brings in is counted; only scalars are left to
+    PyYAML. Keys must be scalars: a mapping or list as a key is refused unbuilt.
+    """
+
+    def __init__(self, loader: Any, doc: YamlDocument, text: str) -> None:
         self.loader = loader
         self.doc = doc
+        self.text = text
         self.values = 0
+        self.chars = 0
+        self.merging: list[yaml.MappingNode] = []
+
+    def _count(self, node: yaml.Node, path: KeyPath) -> None:
+        self.values += 1
+        if isinstance(node, yaml.ScalarNode):
+            self.chars += len(node.value)
+        if self.values > MAX_VALUES or self.chars > MAX_EXPANDED_CHARS:
+            what = (f"more than {MAX_VALUES:,} values" if self.values > MAX_VALUES
+                    else f"more than {MAX_EXPANDED_CHARS // 1024 ** 2} MiB of text")
+            raise InvalidInput.single(
+                self.doc.file, f"{what} (after expanding aliases and merge keys)",
+                line=node.start_mark.line + 1, path=format_path(path))
 
     def value_of(self, node: yaml.Node, path: KeyPath) -> Any:
         doc = self.doc
         line = node.start_mark.line + 1
-        self.values += 1
-        if self.values > MAX_VALUES:
-            raise InvalidInput.single(
-                doc.file, f"more than {MAX_VALUES:,} values (after expanding aliases)",
-                line=line, path=format_path(path))
+        self._count(node, path)
         if len(path) > MAX_DEPTH:
             raise InvalidInput.single(
                 doc.file, f"nested more than {MAX_DEPTH} levels deep",
@@ -132,27 +163,101 @@ class _Construction:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.value_of(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self.loader.construct_object(node, deep=True)
+        return self._scalar(node, path)
+
+    def _scalar(self, node: yaml.Node, path: KeyPath) -> Any:
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (ValueError, OverflowError) as exc:
+            # e.g. a date 2024-13-01, or an integer of more than 4,300 digits.
+            kind = node.tag.rpartition(":")[2]
+            reason = ("too many digits" if "digits" in str(exc)
+                      else str(exc)[:_SHOWN_CHARS * 2])
+            raise InvalidInput.single(
+                self.doc.file, f"not valid YAML: {self._shown(node)} is not a valid {kind} "
+                f"({reason})", line=node.start_mark.line + 1, path=format_path(path)) from None
+
+    def _shown(self, node: yaml.Node) -> str:
+        """The node as the file spells it, shortened to one line of a message."""
+        start, end = node.start_mark.index, node.end_mark.index
+        snippet = " ".join(self.text[start:min(end, start + 4 * _SHOWN_CHARS)].split())
+        if end - start > 4 * _SHOWN_CHARS or len(snippet) > _SHOWN_CHARS:
+            snippet = snippet[:_SHOWN_CHARS - 3] + "..."
+        return snippet
+
+    def _key(self, key_node: yaml.Node, path: KeyPath) -> str:
+        doc = self.doc
+        line = key_node.start_mark.line + 1
+        if not isinstance(key_node, yaml.ScalarNode):
+            kind = "list" if isinstance(key_node, yaml.SequenceNode) else "mapping"
+            raise InvalidInput.single(
+                doc.file, f"keys must be strings, not {kind} {self._shown(key_node)}",
+                line=line, path=format_path(path))
+        self._count(key_node, path)
+        key = self._scalar(key_node, path)
+        if not isinstance(key, str):
+            raise InvalidInput.single(
+                doc.file, f"keys must be strings, not {_type_name(key)} {self._shown(key_node)}",
+                line=line, path=format_path(path))
+        return key
 
     def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
         doc = self.doc
-        self.loader.flatten_mapping(node)  # resolves `<<` merge keys
-        result: dict[str, Any] = {}
+        own: dict[str, Any] = {}
+        lines: dict[str, int] = {}
+        sources: list[yaml.Node] = []
         for key_node, value_node in node.value:
-            key = self.loader.construct_object(key_node, deep=True)
+            if key_node.tag == _MERGE_TAG:
+                sources.append(value_node)
+                continue
+            key = self._key(key_node, path)
             line = key_node.start_mark.line + 1
-            if not isinstance(key, str):
+            if key in lines:
                 raise InvalidInput.single(
-                    doc.file, f"keys must be strings, not {_type_name(key)} {key!r}",
-                    line=line, path=format_path(path))
-            if key in result:
-                first = doc.lines[(*path, key)]
-                raise InvalidInput.single(
-                    doc.file, f"duplicate key (first defined on line {first})",
+                    doc.file, f"duplicate key (first defined on line {lines[key]})",
                     line=line, path=format_path((*path, key)))
-            doc.lines[(*path, key)] = line
-            result[key] = self.value_of(value_node, (*path, key))
-        return result
+            lines[key] = line
+            if self.merging:  # a merged key's line only where the file has no own key
+                doc.lines.setdefault((*path, key), line)
+            else:
+                doc.lines[(*path, key)] = line
+            own[key] = self.value_of(value_node, (*path, key))
+        if not sources:
+            return own
+        # `<<`: the merged mappings' keys, the mapping's own winning, then the earlier
+        # of the merged ones (as PyYAML and YAML 1.1's merge key define it).
+        inherited: dict[str, Any] = {}
+        for source in sources:
+            for merged in self._merge_sources(source, path):
+                for key, value in self._merged(merged, path).items():
+                    inherited.setdefault(key, value)
+        return {**inherited, **own}
+
+    def _merge_sources(self, source: yaml.Node, path: KeyPath) -> list[yaml.MappingNode]:
+        items = source.value if isinstance(source, yaml.SequenceNode) else [source]
+        for item in items:
+            if not isinstance(item, yaml.MappingNode):
+                raise InvalidInput.single(
+                    self.doc.file, "not valid YAML: `<<` merges a mapping or a list of "
+                    f"mappings, not {self._shown(item)}",
+                    line=item.start_mark.line + 1, path=format_path(path))
+        return items
+
+    def _merged(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
+        if any(node is active for active in self.merging):
+            raise InvalidInput.single(
+                self.doc.file, "not valid YAML: `<<` merges a mapping into itself",
+                line=node.start_mark.line + 1, path=format_path(path))
+        if len(self.merging) >= MAX_DEPTH:
+            raise InvalidInput.single(
+                self.doc.file, f"merge keys nested more than {MAX_DEPTH} levels deep",
+                line=node.start_mark.line + 1, path=format_path(path))
+        self.merging.append(node)
+        try:
+            self._count(node, path)
+            return self._mapping(node, path)
+        finally:
+            self.merging.pop()
 
 
 def _type_name(value: Any) -> str:

@@ -13,7 +13,6 @@ import json
 import logging
 import threading
 import time
-import zlib
 from datetime import datetime, timezone
 from typing import Any
 
@@ -26,6 +25,8 @@ from clickstream.events import SHORT_PATHS, InvalidEvent, partition_key, prepare
 from clickstream.openapi import build_spec
 from clickstream.producer import DurableProducer, NotDurable
 from clickstream.rate_limit import RateLimiter, retry_after_header
+from clickstream.refused import Refused
+from clickstream.request_body import decode_body, parse_json
 from clickstream.topics import TopicCreator, raw_topic
 from clickstream.write_keys import KeyStoreUnavailable, WriteKeyCache
 
@@ -35,21 +36,6 @@ SINGLE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 SHORT_BATCH_PATH = "b"  # analytics.js in batching mode; SHORT_PATHS for single events
 # How long a refused client should wait before retrying when Kafka is unavailable.
 UNAVAILABLE_RETRY_AFTER = "5"
-
-
-class Refused(Exception):
-    """Ends a request with an error status; ``reason`` labels the rejection metric and is
-    the body's ``code``."""
-
-    def __init__(self, status: int, reason: str, message: str,
-                 errors: list[dict[str, Any]] | None = None,
-                 retry_after: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-        self.message = message
-        self.errors = errors
-        self.retry_after = retry_after
 
 
 def _json_response(body: dict[str, Any], status: int = 200,
@@ -70,25 +56,15 @@ def error_body(code: str, message: str,
 
 
 def _read_body(max_bytes: int) -> bytes:
-    """The request body, gunzipped when sent so, refused when over ``max_bytes``."""
+    """The request body, decoded as its ``Content-Encoding`` says, refused when over
+    ``max_bytes`` before or after decoding."""
     length = request.content_length
     if length is not None and length > max_bytes:
         raise Refused(413, "too_large", f"request body over {max_bytes} bytes")
     raw = request.stream.read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise Refused(413, "too_large", f"request body over {max_bytes} bytes")
-    if request.headers.get("Content-Encoding", "").lower() != "gzip":
-        return raw
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        body = inflater.decompress(raw, max_bytes + 1)
-    except zlib.error:
-        raise Refused(400, "invalid_gzip", "body is not valid gzip") from None
-    if len(body) > max_bytes or inflater.unconsumed_tail:
-        raise Refused(413, "too_large", f"decompressed body over {max_bytes} bytes")
-    if not inflater.eof:
-        raise Refused(400, "invalid_gzip", "gzip body is truncated")
-    return body
+    return decode_body(raw, request.headers.get("Content-Encoding", ""), max_bytes)
 
 
 def _basic_auth_key() -> str | None:
@@ -118,7 +94,7 @@ class Ingest:
         self.topic = raw_topic(settings.topic_prefix)
         self.keys = WriteKeyCache(settings.postgres_dsn, ttl=settings.write_key_cache_seconds)
         self.limiter = RateLimiter()
-        self.producer = DurableProducer(settings.kafka_bootstrap)
+        self.producer = DurableProducer(settings)
         self._topics = TopicCreator(settings.kafka_bootstrap, settings.topic_partitions)
         self._ready_until = 0.0
         # Nothing may touch the raw topic before it exists with its partitions: a
@@ -152,11 +128,7 @@ class Ingest:
         if not self._topic_created.is_set():
             raise Refused(503, "unavailable", "the event topic is not ready yet; retry later",
                           retry_after=UNAVAILABLE_RETRY_AFTER)
-        body = _read_body(limits.BATCH_BYTES if batch else limits.EVENT_BYTES)
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise Refused(400, "invalid_json", f"body is not valid JSON: {exc}") from None
+        payload = parse_json(_read_body(limits.BATCH_BYTES if batch else limits.EVENT_BYTES))
         if not isinstance(payload, dict):
             raise Refused(400, "invalid_json", "body must be a JSON object")
 
@@ -198,7 +170,7 @@ class Ingest:
                           retry_after=retry_after_header(wait))
 
         metrics.RECEIVED.inc(len(events))
-        messages = self._prepare(events, event_type, sent_at, correct_skew)
+        messages = self._prepare(events, event_type, sent_at, correct_skew, app.id)
         try:
             self.producer.produce_all(self.topic, messages,
                                       headers=[("app_id", str(app.id).encode())])
@@ -211,14 +183,14 @@ class Ingest:
         return _json_response({"success": True})
 
     def _prepare(self, events: list[Any], event_type: str | None, sent_at: Any,
-                 correct_skew: bool) -> list[tuple[bytes, bytes]]:
+                 correct_skew: bool, app_id: int) -> list[tuple[bytes, bytes]]:
         received_at = datetime.now(timezone.utc)
         ip = _client_ip()
         messages, errors, too_large = [], [], []
         for index, event in enumerate(events):
             try:
                 prepared = prepare_event(event, event_type, received_at, ip, sent_at,
-                                         correct_skew)
+                                         correct_skew, id_scope=f"app:{app_id}", index=index)
             except InvalidEvent as exc:
                 errors.append({"index": index, "error": str(exc)})
                 continue

@@ -2,14 +2,15 @@
 
 The Event API calls :func:`prepare_event` for every event it accepts. It checks what
 the spec requires, drops the write key, and adds what the server knows: ``messageId``
-when missing, ``receivedAt``, ``context.ip``, and a ``timestamp`` corrected for the
-client's clock skew. Like Segment, it keeps a batch's ``sentAt`` on each of its events
-and gives an ``identify`` that carries its traits only in ``context.traits`` those
-traits.
+when missing (derived from the request, so that a retry gets the same one),
+``receivedAt``, ``context.ip``, and a ``timestamp`` corrected for the client's clock
+skew. Like Segment, it keeps a batch's ``sentAt`` on each of its events and gives an
+``identify`` that carries its traits only in ``context.traits`` those traits.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -21,6 +22,11 @@ SHORT_PATHS = {"t": "track", "i": "identify", "p": "page", "s": "screen", "g": "
 _OBJECT_FIELDS = ("context", "integrations", "properties", "traits")
 _TIME_FIELDS = ("timestamp", "sentAt", "originalTimestamp")
 _ID_LIMIT = 512
+# Namespace of the messageIds the server derives (a fixed random UUID, never change it:
+# a retry after an upgrade must still get the ids of the first attempt).
+_DERIVED_ID_NAMESPACE = uuid.UUID("5f3f6d0e-8c2a-4b7e-9a51-2f0c3d9e7b14")
+# Transport fields a client may set anew on each attempt; not part of an event's identity.
+_NOT_IDENTITY = ("sentAt", "writeKey")
 
 
 class InvalidEvent(ValueError):
@@ -74,10 +80,12 @@ def validate(event: Any, event_type: str | None = None) -> dict[str, Any]:
     declared = event.get("type")
     if event_type is None:
         if declared not in TYPES:
-            raise InvalidEvent(f"type must be one of {', '.join(TYPES)}, not {declared!r}")
+            raise InvalidEvent(f"type must be one of {', '.join(TYPES)}, not "
+                               f"{_short(declared)}")
         event_type = declared
     elif declared is not None and declared != event_type:
-        raise InvalidEvent(f"type {declared!r} does not match the endpoint /v1/{event_type}")
+        raise InvalidEvent(f"type {_short(declared)} does not match the endpoint "
+                           f"/v1/{event_type}")
     event["type"] = event_type
 
     user_id = _identifier(event, "userId")
@@ -94,6 +102,12 @@ def validate(event: Any, event_type: str | None = None) -> dict[str, Any]:
 
     _check_type_fields(event, event_type, user_id)
     return event
+
+
+def _short(value: Any) -> str:
+    """A client's value in an error message, cut: it may be a whole nested document."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _check_type_fields(event: dict[str, Any], event_type: str, user_id: str | None) -> None:
@@ -121,9 +135,17 @@ def prepare_event(
     ip: str | None,
     batch_sent_at: Any = None,
     correct_skew: bool = True,
+    id_scope: str = "",
+    index: int = 0,
 ) -> dict[str, Any]:
-    """Validate and enrich one event for the raw topic."""
+    """Validate and enrich one event for the raw topic.
+
+    A missing ``messageId`` is derived from ``id_scope`` (the app), the event's
+    ``index`` in its request and its content (:func:`derived_message_id`).
+    """
     event = validate(event, event_type)
+    if not event.get("messageId"):
+        event["messageId"] = derived_message_id(id_scope, index, event)
     event.pop("writeKey", None)
     if event.get("sentAt") is None and batch_sent_at is not None:
         event["sentAt"] = batch_sent_at
@@ -131,8 +153,6 @@ def prepare_event(
         if event.get(name) is not None:
             parse_time(event[name], name)
 
-    if not event.get("messageId"):
-        event["messageId"] = str(uuid.uuid4())
     client_timestamp = event.get("timestamp")
     if client_timestamp is not None and event.get("originalTimestamp") is None:
         # Keep what the client said before the skew correction, as Segment does.
@@ -159,6 +179,18 @@ def prepare_event(
         if isinstance(context_traits, dict) and context_traits:
             event["traits"] = dict(context_traits)
     return event
+
+
+def derived_message_id(scope: str, index: int, event: dict[str, Any]) -> str:
+    """A UUID (version 5) for an event sent without ``messageId``, the same every time
+    the same request is sent again: a retry after a 503 that came after some of the
+    batch was stored then yields copies that consumers drop by ``messageId``, not new
+    events. The content is the event as sent (``sentAt`` and ``writeKey`` left out: a
+    client may renew them per attempt), in canonical JSON; the index keeps identical
+    events of one batch apart."""
+    content = {k: v for k, v in event.items() if k not in _NOT_IDENTITY}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return str(uuid.uuid5(_DERIVED_ID_NAMESPACE, f"{scope}\n{index}\n{canonical}"))
 
 
 def corrected_timestamp(

@@ -61,11 +61,14 @@ def _error(description: str) -> dict[str, Any]:
 _RESPONSES = {
     "200": {"description": "Every event is durable in Kafka.",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ok"}}}},
-    "400": _error("Malformed JSON or an invalid event; nothing was accepted."),
+    "400": _error("Malformed or non-strict JSON (NaN, numbers beyond a double, over 64 "
+                  "levels deep, not UTF-8), a body not in its Content-Encoding, or an "
+                  "invalid event; nothing was accepted."),
     "401": _error("Missing or unknown write key."),
     "403": _error("The request's `Origin` is not among the app's allowed origins."),
     "413": _error(f"Event over {EVENT_BYTES} bytes, batch over {BATCH_BYTES} bytes "
                   f"or over {BATCH_EVENTS} events."),
+    "415": _error("A Content-Encoding other than gzip, deflate or identity."),
     "429": _error("Rate limited; retry after the `Retry-After` seconds."),
     "503": _error("The events could not be made durable; retry later."),
 }
@@ -168,8 +171,9 @@ def build_spec() -> dict[str, Any]:
     return {
         "openapi": "3.0.3",
         "info": {"title": "Clickstream Event API", "version": "1",
-                 "description": "Segment-compatible tracking API. Bodies may be gzip-encoded "
-                                "(`Content-Encoding: gzip`) and are read as JSON whatever "
+                 "description": "Segment-compatible tracking API. Bodies may be compressed "
+                                "(`Content-Encoding: gzip` or `deflate`) and are read as "
+                                "strict JSON whatever "
                                 "their `Content-Type` (browsers send `text/plain` to avoid "
                                 "a preflight). Every response carries CORS headers."},
         "paths": paths,

@@ -12,6 +12,9 @@ from collections.abc import Iterable
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from clickstream.config import Settings
+from clickstream.kafka_clients import client_config
+
 log = logging.getLogger(__name__)
 
 
@@ -43,11 +46,12 @@ class _Waiter:
 
 
 class DurableProducer:
-    def __init__(self, bootstrap: str, timeout_seconds: float = 5.0,
+    def __init__(self, settings: Settings, timeout_seconds: float = 5.0,
                  extra_config: dict[str, object] | None = None) -> None:
         self._timeout = timeout_seconds
-        self._config = {
-            "bootstrap.servers": bootstrap,
+        # The settings every client here shares (client_config), then the durability
+        # this producer promises: idempotent, acknowledged by every in-sync replica.
+        self._config = client_config(settings, **{
             "enable.idempotence": True,
             "acks": "all",
             # Same partition for a key as the Java client (and our partitioner module).
@@ -56,10 +60,8 @@ class DurableProducer:
             "compression.type": "lz4",
             "message.timeout.ms": int(timeout_seconds * 1000),
             "queue.buffering.max.kbytes": 262144,
-            # librdkafka's own log lines go through Python logging, hence JSON.
-            "logger": logging.getLogger("kafka"),
             **(extra_config or {}),
-        }
+        })
         self._producer = Producer(self._config)
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -85,7 +87,8 @@ class DurableProducer:
                 produced += 1
         except (BufferError, KafkaException) as exc:
             # What was produced may still land; the client retries the whole request
-            # and consumers deduplicate on messageId.
+            # and consumers deduplicate on messageId (the ids the server derives for
+            # events without one are the same on the retry).
             # Messages never handed to librdkafka get no report: settle them here.
             waiter.settle(len(messages) - produced)
             waiter.done.wait(self._timeout + 1.0)

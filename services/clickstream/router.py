@@ -308,7 +308,7 @@ def _decode(value: bytes | None,
         return app_id, "empty message", {}
     try:
         event = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deep to parse: not JSON we can use
         return app_id, "not JSON", {}
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         return app_id, "not an event object", {}

@@ -3,12 +3,23 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
+import os
 import time
+import zlib
+from collections import Counter
 
 import pytest
 import requests
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import openapi
@@ -216,3 +227,130 @@ def test_schemathesis_finds_no_server_error(api) -> None:
                 # parameters are free strings (the tracker settings' write key).
                 assert mode is GenerationMode.NEGATIVE and not operation.body
     assert seen.get(200) and seen.get(400)
+
+
+def strict_json(value: bytes) -> object:
+    """``value`` read as a strict RFC 8259 consumer reads it: UTF-8, no NaN or Infinity,
+    no lone surrogate, nothing a double cannot hold."""
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    def finite(text: str) -> float:
+        number = float(text)
+        assert number not in (float("inf"), float("-inf")), text
+        return number
+
+    parsed = json.loads(value.decode("utf-8"), parse_constant=refuse, parse_float=finite)
+    json.dumps(parsed, ensure_ascii=False).encode("utf-8")  # no lone surrogate in it
+    return parsed
+
+
+def test_hostile_bodies_get_a_4xx_with_a_reason_never_a_500(api) -> None:
+    pipeline, _app_id, key = api
+    url = pipeline.api_url
+    event = b'{"userId": "u", "event": "e"}'
+    cases = {
+        # Before authentication: these answered 500 with a traceback.
+        "32 KB of [": ("/v1/track", b"[" * 32_000, None, {}, 400),
+        "32 KB of [ in a batch": ("/v1/batch", b'{"batch": ' + b"[" * 32_000, None, {}, 400),
+        "nested 65 levels": ("/v1/track", b'{"userId": "u", "event": "e", "properties": '
+                             + b'{"a": ' * 64 + b"1" + b"}" * 65, (key, ""), {}, 400),
+        "NaN": ("/v1/track", b'{"userId": "u", "event": "e", "properties": {"a": NaN}}',
+                (key, ""), {}, 400),
+        "1e999": ("/v1/track", b'{"userId": "u", "event": "e", "properties": {"a": 1e999}}',
+                  (key, ""), {}, 400),
+        "surrogate write key": ("/v1/track", b'{"userId": "u", "event": "e", '
+                                b'"writeKey": "\\ud800"}', None, {}, 401),
+        "invalid UTF-8": ("/v1/track", b'{"userId": "\xff", "event": "e"}', (key, ""), {}, 400),
+        "unknown coding": ("/v1/track", event, (key, ""), {"Content-Encoding": "br"}, 415),
+        "gzip with trailing garbage": ("/v1/track", gzip.compress(event) + b"\0\0",
+                                       (key, ""), {"Content-Encoding": "gzip"}, 400),
+    }
+    wrong = {}
+    for name, (path, data, auth, headers, status) in cases.items():
+        response = requests.post(url + path, data=data, auth=auth, timeout=30, headers=headers)
+        body = response.json()
+        if response.status_code != status or not body["code"] or not body["message"]:
+            wrong[name] = (response.status_code, response.text[:200])
+    assert wrong == {}
+    assert _raw(pipeline) == []
+
+
+def test_odd_but_valid_json_is_stored_as_strict_json(api) -> None:
+    pipeline, _app_id, key = api
+    url = pipeline.api_url
+
+    def post(path: str, data: bytes, **headers: str) -> requests.Response:
+        return requests.post(url + path, data=data, auth=(key, ""), timeout=30, headers=headers)
+
+    sent = [
+        # A lone surrogate (JavaScript's view of an emoji cut in half): this was a 500.
+        post("/v1/track", rb'{"userId": "u\ud800", "event": "\udc00cut", '
+                          rb'"properties": {"\ud83d": "\ud83d\ude00"}}'),
+        # Two gzip members: the second was dropped without a word.
+        post("/v1/batch", gzip.compress(b'{"batch": [{"type": "track", "userId": "u", '
+                                        b'"event": "first"},')
+             + gzip.compress(b'{"type": "track", "userId": "u", "event": "second"}]}'),
+             **{"Content-Encoding": "gzip"}),
+        post("/v1/track", zlib.compress(b'{"userId": "u", "event": "deflated", '
+                                       b'"properties": {"big": 18446744073709551616, '
+                                       b'"dup": 1, "dup": 2}}'),
+             **{"Content-Encoding": "deflate"}),
+    ]
+    assert [r.status_code for r in sent] == [200, 200, 200], [r.text for r in sent]
+    events = {}
+    for message in _raw(pipeline, expect=4):
+        parsed = strict_json(message.value())
+        events[parsed["event"]] = parsed
+    assert set(events) == {"\ufffdcut", "first", "second", "deflated"}
+    cut = events["\ufffdcut"]
+    assert cut["userId"] == "u\ufffd" and cut["properties"] == {"\ufffd": "\U0001F600"}
+    assert events["deflated"]["properties"] == {"big": 1.8446744073709552e19, "dup": 2}
+
+
+def test_a_batch_retried_after_a_partial_503_yields_only_recognisable_duplicates(
+        pipeline: Pipeline) -> None:
+    """The raw topic refuses messages over 8 KB: of a batch with a small and a large
+    event for different partitions, Kafka stores the small one and refuses the other, the
+    client is answered 503 and retries. Every copy of an event must carry the same
+    messageId, although the client sent none."""
+    _app_id, key = pipeline.create_app()
+    raw = f"{pipeline.prefix}.raw"
+    admin = AdminClient({"bootstrap.servers": pipeline.bootstrap})
+    admin.create_topics([NewTopic(raw, 4, 1, config={"max.message.bytes": "8192"})])[raw] \
+        .result(30)
+    pipeline.event_api()
+    small_user, large_user = "u-small", next(
+        f"u-{n}" for n in range(100)
+        if partition_for(f"u-{n}".encode(), 4) != partition_for(b"u-small", 4))
+    # Random, so that compression cannot bring it under the topic's limit.
+    blob = base64.b64encode(os.urandom(12_000)).decode()
+    body = json.dumps({"batch": [
+        {"type": "track", "userId": small_user, "event": "small"},
+        {"type": "track", "userId": large_user, "event": "large", "properties": {"b": blob}},
+    ]}).encode()
+
+    def post() -> requests.Response:
+        return requests.post(pipeline.api_url + "/v1/batch", data=body, auth=(key, ""),
+                             timeout=30)
+
+    refused = post()
+    assert refused.status_code == 503 and refused.headers["Retry-After"]
+    partial = _raw(pipeline, expect=1)
+    assert [strict_json(m.value())["event"] for m in partial] == ["small"]
+
+    resource = ConfigResource("topic", raw, incremental_configs=[ConfigEntry(
+        "max.message.bytes", "1048588", incremental_operation=AlterConfigOpType.SET)])
+    admin.incremental_alter_configs([resource])[resource].result(30)
+    deadline = time.monotonic() + 30
+    while (retried := post()).status_code == 503:  # until the broker applies the change
+        assert time.monotonic() < deadline, retried.text
+    assert retried.status_code == 200
+    copies: dict[str, Counter[str]] = {}
+    for message in _raw(pipeline):
+        event = strict_json(message.value())
+        copies.setdefault(event["event"], Counter())[event["messageId"]] += 1
+    assert set(copies) == {"small", "large"}
+    assert len(copies["small"]) == 1 and copies["small"].total() >= 2  # one id, copies
+    assert len(copies["large"]) == 1
+    assert copies["small"].keys() != copies["large"].keys()

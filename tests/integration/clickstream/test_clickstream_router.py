@@ -67,10 +67,13 @@ def test_unroutable_events_go_to_the_invalid_topic_with_the_reason(pipeline: Pip
     producer.produce(raw, b"not json", b"k", headers=[("app_id", b"1")])
     producer.produce(raw, b'{"type": "track"}', b"k")
     producer.produce(raw, b"[1]", b"k", headers=[("app_id", b"1")])
+    # Nested beyond what Python's parser can follow (another producer wrote it).
+    deep = b"[" * 100_000 + b"]" * 100_000
+    producer.produce(raw, deep, b"k", headers=[("app_id", b"1")])
     producer.flush(10)
 
-    invalid = pipeline.read_topic(f"{pipeline.prefix}.invalid", expect=3)
+    invalid = pipeline.read_topic(f"{pipeline.prefix}.invalid", expect=4)
     reasons = sorted(dict(m.headers())["reason"].decode() for m in invalid)
-    assert reasons == ["missing app_id header", "not JSON", "not an event object"]
+    assert reasons == ["missing app_id header", "not JSON", "not JSON", "not an event object"]
     assert sorted(m.value() for m in invalid) == sorted(
-        [b"not json", b'{"type": "track"}', b"[1]"])
+        [b"not json", b'{"type": "track"}', b"[1]", deep])

@@ -52,6 +52,12 @@ def test_standard_input_that_is_not_utf8():
         2, "<stdin>: is not UTF-8 text (invalid start byte)\n")
 
 
+def test_standard_input_is_read_no_further_than_the_size_limit():
+    # Multi-byte characters across the limit: the size is what is wrong, not the text.
+    assert validate_stdin("é".encode() * 200_000) == (
+        2, "<stdin>: is larger than 256 KiB: not a platform description\n")
+
+
 def test_render_for_another_profile(tmp_path: Path):
     result = run("render", "-f", str(ROOT / "examples" / "compose.yaml"), "--profile",
                  "kubernetes", "-o", str(tmp_path), "--output", "json")
