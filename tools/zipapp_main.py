@@ -80,6 +80,8 @@ def unpack(archive: str, target: str) -> None:
 def main() -> None:
     tag = check_interpreter()
     archive = os.path.dirname(os.path.abspath(__file__))
+    # What the SSH transport ships to a Docker host: this very file (heliostat.cli_ssh).
+    os.environ["HELIOSTAT_RUNNING_ZIPAPP"] = archive
     target = os.path.join(cache_root(), BUILD["id"])
     unpack(archive, target)
     sys.path[0:0] = [os.path.join(target, "app")] + [

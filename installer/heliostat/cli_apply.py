@@ -396,7 +396,8 @@ def uninstall(config_file: Path | None, state_dir: Path | None, purge: bool,
 def register(group: click.Group) -> None:
     """Add the apply commands (and status/history) to the `heliostat` group."""
     from heliostat.cli_doctor import doctor
+    from heliostat.cli_ssh import over_ssh
     from heliostat.cli_status import history, status
 
     for command in (install, upgrade, diff, rollback, uninstall, status, history, doctor):
-        group.add_command(command)
+        group.add_command(over_ssh(command))

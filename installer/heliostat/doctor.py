@@ -212,11 +212,13 @@ def state_dir_space_rule(directory: str, free: int, note: str = "") -> Finding:
     return Finding.ok(found)
 
 
-def clock_rule(skew: float, uncertainty: float) -> Finding:
+def clock_rule(skew: float, uncertainty: float, clock: str = "the engine's clock",
+               reference: str = "this host's") -> Finding:
     """`skew`: engine minus this host, in seconds, measured to within `uncertainty` (half
-    the round trip of the call that read the engine's time). Judged on what is certain."""
+    the round trip of the call that read the engine's time). Judged on what is certain.
+    Over SSH, also the Docker host's clock against the workstation's."""
     direction = "ahead of" if skew >= 0 else "behind"
-    found = f"the engine's clock is {abs(skew):.2f}s {direction} this host's (±{uncertainty:.2f}s)"
+    found = f"{clock} is {abs(skew):.2f}s {direction} {reference} (±{uncertainty:.2f}s)"
     certain = max(0.0, abs(skew) - uncertainty)
     fix = ("synchronise both clocks with NTP (`timedatectl set-ntp true`, chrony): container "
            "ages, log times and TLS certificate checks depend on them")

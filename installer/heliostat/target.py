@@ -1,7 +1,8 @@
 """From platform.yaml to what the apply commands work on: the rendered manifests and the
 driver of the platform's target.
 
-Only the Compose target on the local engine can be applied so far; the others render.
+Only the Compose target can be applied so far (on the local engine, or on the engine of an
+SSH host by the copy of heliostat the ssh transport runs there); the others render.
 """
 
 from __future__ import annotations
@@ -101,10 +102,12 @@ def open_target(config: PlatformConfig, state_dir: Path | None = None) -> Target
                                   "`heliostat render` writes the manifests for the others",
                                   line=config.document.line_of(("profile",)), path="profile")
     compose = config.values["target"]["compose"]
-    if compose["host"] != "local":
-        raise InvalidInput.single(where, f"{compose['host']}: installing over SSH is not "
-                                  "supported yet; run heliostat on the Docker host "
-                                  "(host: local)",
+    from heliostat.transports.local import is_local
+
+    if not is_local(compose["host"]):
+        # The commands of the CLI go over SSH before they get here (heliostat.cli_ssh).
+        raise InvalidInput.single(where, f"{compose['host']}: this command does not go over "
+                                  "SSH; run it on the Docker host (host: local)",
                                   line=config.document.line_of(("target", "compose", "host")),
                                   path="target.compose.host")
     if state_dir is not None:

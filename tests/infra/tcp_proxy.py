@@ -56,6 +56,9 @@ class TcpProxy:
             with contextlib.suppress(OSError):
                 # Linger 0: close() sends RST at once instead of a FIN after pending data.
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                # Wakes a pump blocked in recv() on it (close() alone does not, and the
+                # connection would live on until its next byte); sends nothing to the peer.
+                sock.shutdown(socket.SHUT_RD)
                 sock.close()
 
     def close(self) -> None:

@@ -15,8 +15,9 @@ import os
 import re
 import socket
 import stat
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
@@ -111,7 +112,24 @@ class ComposeDoctor:
             ("images", self.images_check),
             ("state-dir", lambda: state_dir_finding(self.target.state_dir)),
             ("ledger-lock", lambda: ledger_lock_finding(self.target.state_dir)),
+            *self.shipped_checks(),
         ])
+
+    def shipped_checks(self) -> list[tuple[str, Callable[[], Finding]]]:
+        """Run on the Docker host by the ssh transport: its python3, and its clock against
+        the workstation's (as the transport measured it)."""
+        from heliostat.transports.local import shipped_run, workstation_clock
+
+        if not shipped_run():
+            return []
+        version = ".".join(map(str, sys.version_info[:3]))
+        checks = [("python", lambda: Finding.ok(f"python3 {version} ({sys.executable}) runs "
+                                                "heliostat on the Docker host"))]
+        clock = workstation_clock()
+        if clock is not None:
+            checks.append(("workstation-clock", lambda: clock_rule(
+                clock[0], clock[1], "the Docker host's clock", "the workstation's")))
+        return checks
 
     # -- the engine --
 

@@ -9,7 +9,7 @@ packages=(
   "postgresql-$POSTGRES_MAJOR"
   redis-server
   docker-registry   # private registry with webhook notifications
-  openssh-client    # ssh-keygen for host and client keys
+  openssh-client    # ssh-keygen for host and client keys; ssh-agent, scp for the SSH transport
   wrk               # HTTP load generator of bench/clickstream
   chromium          # the browser Playwright drives in the clickstream browser test
 )

@@ -28,10 +28,15 @@ def test_only_compose_platforms_can_be_applied(tmp_path, verb):
     assert "platform.yaml:3: profile: kubernetes platforms cannot be applied yet" in result.stderr
 
 
-def test_an_ssh_docker_host_is_refused_for_now(tmp_path):
-    config = write(tmp_path, "target:\n  compose: {host: 'ssh://deploy@db-01'}\n")
-    result = heliostat("install", "-f", config)
-    assert result.returncode == 2 and "over SSH is not supported yet" in result.stderr
+def test_an_unreachable_ssh_docker_host_is_one_line_saying_what_to_check(tmp_path):
+    # Port 1 on loopback: refused at once, nothing to resolve.
+    config = write(tmp_path, "target:\n  compose: {host: 'ssh://deploy@127.0.0.1:1'}\n")
+    zipapp = tmp_path / "heliostat.pyz"
+    zipapp.write_bytes(b"stands in for the zipapp")
+    result = heliostat("install", "-f", config, env={"HELIOSTAT_ZIPAPP": str(zipapp)})
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines()[-1].startswith("error: cannot reach 127.0.0.1:1 ")
+    assert "Traceback" not in result.stderr
 
 
 def test_an_unreachable_engine_is_a_message(tmp_path):
