@@ -29,10 +29,10 @@ from pathlib import Path
 
 import docker
 
+from heliostat.file_digest import sha256_file
 from heliostat.transports.address import SshAddress
 from heliostat.transports.connection import Credentials, HostKeyPolicy
 from heliostat.transports.ssh_run import ShippedRun, SshTarget
-from heliostat.transports.upload import sha256_file
 from tests.e2e.ssh.airgap import platform_yaml
 from tests.infra import docker_engine
 from tests.infra.compose_platforms import free_port, remove_platform

@@ -17,7 +17,6 @@ from heliostat.bundle import signature
 from heliostat.bundle.catalog_images import catalog_digest, catalog_images
 from heliostat.bundle.engine_export import PartsCache, export_image
 from heliostat.bundle.layout import (
-    CHUNK,
     INSTALLER,
     MANIFEST,
     MANIFEST_DIGEST,
@@ -27,16 +26,9 @@ from heliostat.bundle.layout import (
     Manifest,
     Member,
 )
+from heliostat.file_digest import sha256_file
 
 DEFAULT_LEVEL = 19
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as source:
-        while chunk := source.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _tar_info(name: str, size: int) -> tarfile.TarInfo:
@@ -88,7 +80,7 @@ def build_bundle(client: Any, output: Path, installer: Path, cache: PartsCache,
             if layer.diff_id not in seen_layers:
                 seen_layers.add(layer.diff_id)
                 files.append((layer.member, cache.layer(layer.diff_id)))
-    members = tuple(Member(name, path.stat().st_size, _sha256(path)) for name, path in files)
+    members = tuple(Member(name, path.stat().st_size, sha256_file(path)) for name, path in files)
     manifest = Manifest("heliostat", __version__, catalog_digest(), tuple(images), members)
     manifest.check()
     manifest_bytes = manifest.to_bytes()

@@ -10,7 +10,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from heliostat.transports.upload import sha256_file
+from heliostat.file_digest import sha256_file
 
 
 def default_cache_file() -> Path:

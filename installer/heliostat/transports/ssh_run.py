@@ -17,6 +17,7 @@ from typing import Any
 
 import paramiko
 
+from heliostat.file_digest import sha256_file
 from heliostat.transports import TransportError
 from heliostat.transports.address import SshAddress, parse_address
 from heliostat.transports.connection import Credentials, HostKeyPolicy, SshConnection, connect
@@ -24,7 +25,7 @@ from heliostat.transports.digest_cache import cached_sha256
 from heliostat.transports.local import ON_HOST_VARIABLE, WORKSTATION_CLOCK_VARIABLE
 from heliostat.transports.remote_run import ConnectionLost, run_captured, run_streamed
 from heliostat.transports.ssh_config import DEFAULT_CONFIG, load_ssh_config
-from heliostat.transports.upload import Staged, UploadMeter, sha256_file, stage_file
+from heliostat.transports.upload import Staged, UploadMeter, stage_file
 
 MIN_PYTHON = (3, 10)
 STAGING = ".cache/heliostat/staging"  # under the SSH user's home on the host

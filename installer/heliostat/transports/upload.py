@@ -9,7 +9,6 @@ to it from where the host's copy ends instead of starting over.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 import shlex
 import time
@@ -19,10 +18,10 @@ from pathlib import Path
 
 import paramiko
 
+from heliostat.file_digest import READ_SIZE, sha256_file
 from heliostat.transports import TransportError
 from heliostat.transports.remote_run import ConnectionLost, run_captured
 
-READ_SIZE = 1024 * 1024
 # Bigger SFTP writes than paramiko's 32 KiB mean fewer round trips; OpenSSH's sftp-server
 # takes up to 255 KiB per write.
 WRITE_SIZE = 252 * 1024
@@ -54,14 +53,6 @@ class Staged:
     @property
     def already_there(self) -> bool:
         return self.sent_bytes == 0 and self.resumed_from == self.size
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as source:
-        while block := source.read(READ_SIZE):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def staged_name(name: str, digest: str) -> str:

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from heliostat.file_digest import sha256_file
 from heliostat.transports.address import SshAddress
 from heliostat.transports.connection import Credentials, HostKeyPolicy
 from heliostat.transports.remote_run import ConnectionLost
 from heliostat.transports.ssh_run import ShippedRun, SshTarget
-from heliostat.transports.upload import remote_sha256, sha256_file, stage_file
+from heliostat.transports.upload import remote_sha256, stage_file
 from tests.e2e.ssh.airgap import AirgappedHosts
 from tests.e2e.ssh.conftest import Installed
 from tests.infra.compose_platforms import free_port

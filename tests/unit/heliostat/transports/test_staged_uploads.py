@@ -2,11 +2,11 @@
 
 import hashlib
 
+from heliostat.file_digest import sha256_file
 from heliostat.transports.upload import (
     Staged,
     UploadMeter,
     resume_offset,
-    sha256_file,
     staged_name,
     superseded,
 )
