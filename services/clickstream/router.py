@@ -6,11 +6,10 @@ transaction is aborted, read_committed consumers never see its output, and the
 events are routed again from the committed offsets: each event lands in each
 destination topic exactly once.
 
-With several routers, a rebalance can land while a batch is being fetched: messages of
-a partition now another router's (which reads it from the committed offsets too), or
-fetched twice, from before and after the partition was assigned again. Such a batch is
-not routed; the partitions still this router's are fetched again from the batch's first
-offsets (see `_next_batch`).
+With several routers, a rebalance can land while a batch is being fetched: then it holds
+messages of a partition now another router's (which reads it from the committed offsets
+too), or messages fetched a second time, from the committed offset once the partition
+was assigned here again. Neither is routed (see `_new_events`).
 """
 
 from __future__ import annotations
@@ -102,16 +101,15 @@ class Router:
             },
         ))
         self._failed_deliveries: list[KafkaError] = []
-        #: Counts the group's rebalances that took partitions from this router.
-        self._revocations = 0
+        #: The highest offset routed and committed, per raw-topic partition.
+        self._routed: dict[tuple[str, int], int] = {}
         self.last_progress = time.monotonic()
         self._lag_checked = 0.0
 
     def start(self) -> None:
         self.topics.ensure([self.raw, self.invalid])
         self.producer.init_transactions(30)
-        self.consumer.subscribe([self.raw], on_revoke=self._on_revoke,
-                                on_lost=self._on_revoke)
+        self.consumer.subscribe([self.raw])
 
     def healthy(self) -> bool:
         return time.monotonic() - self.last_progress < 60
@@ -140,39 +138,32 @@ class Router:
         add the timeout to every event's latency at low rates. Under load the batches
         still grow large: events pile up while the previous transaction commits.
         """
-        revocations = self._revocations
         first = self.consumer.consume(1, IDLE_POLL_SECONDS)
         if not first:
             return first
-        batch = first + self.consumer.consume(BATCH_MESSAGES - 1, 0)
-        if self._revocations != revocations:  # the group rebalanced meanwhile
-            self._fetch_again(batch)
-            return []
-        return batch
+        return first + self.consumer.consume(BATCH_MESSAGES - 1, 0)
 
-    def _on_revoke(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
-        # Called from within consume(), never while a transaction is open.
-        self._revocations += 1
-
-    def _fetch_again(self, batch: list[Message]) -> None:
-        """Move the partitions of `batch` still assigned here back to its first offset in
-        each; those now another router's are its to route. A seek that fails leaves no
-        way to be sure of the position: start over (from the committed offsets)."""
-        first: dict[tuple[str, int], int] = {}
-        for message in batch:
-            if message.error() is None:
-                key = (message.topic(), message.partition())
-                first[key] = min(first.get(key, message.offset()), message.offset())
+    def _new_events(self, messages: list[Message]) -> list[Message]:
+        """The events of `messages` to route: of a partition assigned here now, and past
+        what was routed of it already (within the batch too). Rebalances are served
+        within consume(), so the assignment cannot change again before the commit."""
+        events = [m for m in messages if not is_notice(m)]
         assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
-        for (topic, partition), offset in first.items():
-            if (topic, partition) in assigned:
-                self.consumer.seek(TopicPartition(topic, partition, offset))
-        log.info("batch fetched during a rebalance fetched again",
-                 extra={"events": len(batch), "partitions": len(first)})
+        seen = dict(self._routed)
+        fresh = []
+        for message in events:
+            key = (message.topic(), message.partition())
+            if key in assigned and message.offset() > seen.get(key, -1):
+                seen[key] = message.offset()
+                fresh.append(message)
+        if len(fresh) < len(events):
+            log.info("events of a rebalance left out: another router's, or fetched again",
+                     extra={"events": len(events) - len(fresh)})
+        return fresh
 
     def route_batch(self, messages: list[Message]) -> None:
         started = time.perf_counter()
-        live = [m for m in messages if not is_notice(m)]
+        live = self._new_events(messages)
         if not live:
             return
         routings = [self._routing_of(message) for message in live]
@@ -192,6 +183,8 @@ class Router:
             self.producer.commit_transaction(10)
         except KafkaException as exc:
             self._give_up(exc.args[0])
+        for message in live:  # in order per partition: the last one is the highest
+            self._routed[(message.topic(), message.partition())] = message.offset()
         self._account(live, routings)
         metrics.ROUTER_BATCHES.observe(time.perf_counter() - started)
 

@@ -147,8 +147,10 @@ def test_ctrl_c_mid_install_stops_and_the_next_install_resumes(
         test_platform: PlatformUnderTest, compose_engine: docker.DockerClient):
     platform = test_platform
     process = platform.start("install")
-    wait_until(lambda: len(platform_containers(compose_engine, platform.name)) == 2,
-               "the install's containers to exist")
+    # As soon as the pending revision is recorded: a file to look for is seen at once,
+    # where the containers (listed through the engine) were seen once late, the small
+    # platform already healthy and the install done.
+    wait_until(lambda: _revision_file(platform, 1).exists(), "the pending revision")
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr

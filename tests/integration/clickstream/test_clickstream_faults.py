@@ -152,8 +152,11 @@ def test_kafka_stopped_for_30s_every_200_is_delivered_and_refused_batches_sent_a
     # What a refused client sees: why, and when to try again; then its retry succeeds.
     assert load.refusal is not None and load.refusal.headers["Retry-After"].isdigit()
     assert load.refusal.json()["code"] == "unavailable", load.refusal.text
-    for events in load.refused_batches:
-        retried = pipeline.post("/v1/batch", {"batch": events}, key)
+    deadline = time.monotonic() + 120
+    for events in load.refused_batches:  # as a client does: again, after Retry-After
+        while (retried := pipeline.post("/v1/batch", {"batch": events}, key)).status_code == 503:
+            assert time.monotonic() < deadline, retried.text
+            time.sleep(min(5, int(retried.headers["Retry-After"])))
         assert retried.status_code == 200, retried.text
     retried_ids = {e["messageId"] for events in load.refused_batches for e in events}
     webhook_sink.wait_until(lambda: load.accepted | retried_ids <= {
