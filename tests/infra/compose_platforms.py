@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -117,9 +118,12 @@ class PlatformUnderTest:
                               stdin=subprocess.DEVNULL)
 
     def start(self, *args: str, config: Path | None = None) -> subprocess.Popen[str]:
+        # Ctrl-C as a terminal delivers it: SIGINT at its default, even when this test
+        # run was started in the background (which ignores SIGINT, and so would the child).
         return subprocess.Popen(self.command(*args, config=config), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, cwd=REPOSITORY,
-                                env=heliostat_env(), stdin=subprocess.DEVNULL)
+                                env=heliostat_env(), stdin=subprocess.DEVNULL,
+                                preexec_fn=_default_sigint)
 
     @property
     def ledger(self) -> Path:
@@ -143,6 +147,10 @@ class PlatformUnderTest:
     def url(self, path: str) -> str:
         """`path` on the platform's gateway."""
         return f"http://127.0.0.1:{self.port}{path}"
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def heliostat_env() -> dict[str, str]:
