@@ -53,7 +53,7 @@ testbed: venv
 	bash tests/infra/provision.sh
 
 test: venv testbed zipapp images
-	$(PYTEST) -q --durations=40
+	$(PYTEST) -q --durations=40 -n 2 --dist loadfile
 
 clean:
 	rm -rf dist build
