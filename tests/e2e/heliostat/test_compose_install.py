@@ -3,12 +3,22 @@ with a small real platform: the gateway and the registry of the core module."""
 
 import json
 import os
+import re
+import signal
 import stat
+import subprocess
+import sys
 import urllib.request
+from pathlib import Path
 
 import docker
 
-from tests.infra.compose_platforms import PLATFORM_LABEL, PlatformUnderTest
+from tests.infra.compose_platforms import (
+    PLATFORM_LABEL,
+    REPOSITORY,
+    PlatformUnderTest,
+    heliostat_env,
+)
 
 
 def containers(client: docker.DockerClient, platform: PlatformUnderTest) -> dict[str, str]:
@@ -18,7 +28,8 @@ def containers(client: docker.DockerClient, platform: PlatformUnderTest) -> dict
 
 
 def test_install_then_reapply_touches_nothing(test_platform: PlatformUnderTest,
-                                              compose_engine: docker.DockerClient):
+                                              compose_engine: docker.DockerClient,
+                                              tmp_path: Path):
     platform = test_platform
     before = platform.run("diff")
     assert before.returncode == 1, before.stderr
@@ -76,8 +87,33 @@ def test_install_then_reapply_touches_nothing(test_platform: PlatformUnderTest,
     assert rows["registry"]["health"] == "healthy" and rows["registry"]["revisions"] == [1]
     assert rows["registry"]["image"] == "heliostat/registry:0.1.0"
     assert rows["registry"]["image_id"].startswith("sha256:")
+    assert isinstance(rows["registry"]["age_seconds"], int)
     text = platform.run("status").stdout
     assert "registry  1/1    healthy" in text
+    assert re.search(r"^registry .* \d+[smh]$", text, re.MULTILINE), text
+
+    # `--watch` shows it again every 2 seconds until Ctrl-C, a JSON line each time.
+    watch = platform.start("status", "--watch", "--output", "json")
+    first, second = (json.loads(watch.stdout.readline()) for _ in range(2))
+    watch.send_signal(signal.SIGINT)
+    _, watch_errors = watch.communicate(timeout=10)
+    assert watch.returncode == 0 and "Traceback" not in watch_errors
+    ages = [{r["service"]: r["age_seconds"] for r in shown["services"]}["registry"]
+            for shown in (first, second)]
+    assert ages[1] >= ages[0] + 1, ages
+
+    # What `render` writes is, byte for byte, what the install applied and recorded
+    # (render knows the state directory from platform.yaml; install took --state-dir).
+    rendered, same = tmp_path / "rendered", tmp_path / "same-state-dir.yaml"
+    same.write_text(platform.config.read_text()
+                    + f"target: {{compose: {{state_dir: {platform.state_dir}}}}}\n")
+    written = subprocess.run([sys.executable, "-m", "heliostat", "render", "-f",
+                              str(same), "--output-dir", str(rendered)],
+                             capture_output=True, text=True, cwd=REPOSITORY,
+                             env=heliostat_env(), timeout=60)
+    assert written.returncode == 0, written.stderr
+    applied = json.loads((platform.ledger / "revision-000001.json").read_text())["manifests"]
+    assert applied and {name: (rendered / name).read_text() for name in applied} == applied
 
     history = platform.run("history", "--output", "json")
     assert [(r["revision"], r["status"], r["description"])

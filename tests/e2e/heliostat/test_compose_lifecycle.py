@@ -69,6 +69,8 @@ KILL_POINTS = {
     "install-recorded": ("install", lambda p, c: _revision_file(p, 1).exists()),
     # while the wave's health gates run
     "install-gating": ("install", lambda p, c: len(platform_containers(c, p.name)) == 2),
+    # after the upgrade's pending revision is recorded, before it changed anything
+    "upgrade-recorded": ("upgrade", lambda p, c: _revision_file(p, 2).exists()),
     # an upgrade that replaces the gateway, killed once its new container exists
     "upgrade-replacing": ("upgrade", lambda p, c: any(
         x.labels.get("io.heliostat.revision") == "2" for x in platform_containers(c, p.name))),
@@ -108,6 +110,36 @@ def test_sigkill_mid_apply_then_the_next_command_converges(
         assert container.labels["io.heliostat.revision"] in ("1", str(number))
     diff = platform.run("diff", config=config)
     assert diff.returncode == 0, diff.stdout
+
+
+def test_sigkill_of_a_failing_upgrade_then_the_next_command_rolls_back(
+        test_platform: PlatformUnderTest, compose_engine: docker.DockerClient,
+        broken_images: str):
+    platform = test_platform
+    assert platform.run("install").returncode == 0
+    broken = platform.write_config("broken.yaml", registry=broken_images)
+    process = platform.start("upgrade", config=broken)
+    wait_until(lambda: any(c.labels.get("io.heliostat.revision") == "2"
+                           for c in platform_containers(compose_engine, platform.name)),
+               "the upgrade's new gateway")
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert revisions(platform) == [(1, "deployed"), (2, "pending")]
+
+    # The next command resumes the interrupted upgrade, whose new gateway never becomes
+    # healthy: the revision is rolled back, and the platform is as it was before.
+    again = platform.run("upgrade", config=broken)
+    assert again.returncode == 1, again.stdout + again.stderr
+    assert "Traceback" not in again.stderr
+    assert "revision 2 (upgrade) was interrupted; resuming it" in again.stderr
+    assert "health check keeps failing" in again.stderr
+    assert "rolled back to revision 1" in again.stderr
+    assert revisions(platform) == [(1, "deployed"), (2, "rolled-back")]
+    assert all_healthy(platform)
+    for container in platform_containers(compose_engine, platform.name):
+        assert container.labels["io.heliostat.revision"] == "1"
+        assert not container.attrs["Config"]["Image"].startswith(broken_images)
+    assert platform.run("diff").returncode == 0
 
 
 def test_uninstall_keeps_volumes_unless_purged(test_platform: PlatformUnderTest,

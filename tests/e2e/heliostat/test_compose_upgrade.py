@@ -1,15 +1,11 @@
 """`upgrade`, a failed upgrade's automatic rollback, and `rollback [REVISION]`, on the
 real engine."""
 
-import contextlib
 import json
-import os
 import urllib.request
-from collections.abc import Iterator
 
 import docker
 import docker.errors
-import pytest
 
 from tests.infra.compose_platforms import PlatformUnderTest
 
@@ -63,34 +59,6 @@ def test_an_upgrade_changes_only_the_service_that_changed_and_rolls_back_by_hand
     assert unknown.returncode == 2 and "no revision 9 in the ledger" in unknown.stderr
 
 
-@pytest.fixture
-def broken_images(compose_engine: docker.DockerClient) -> Iterator[str]:
-    """A registry prefix under which the gateway never becomes healthy (its process
-    never listens) and the registry is the real one."""
-    yield from _gateway_under_prefix(compose_engine, "unhealthy", "exec sleep infinity")
-
-
-@pytest.fixture
-def crashing_images(compose_engine: docker.DockerClient) -> Iterator[str]:
-    """Likewise, with a gateway that exits at once, again and again."""
-    yield from _gateway_under_prefix(compose_engine, "crashing", "exit 3")
-
-
-def _gateway_under_prefix(client: docker.DockerClient, what: str, script: str) -> Iterator[str]:
-    prefix = f"{what}-{os.getpid()}.invalid"
-    base = client.containers.create("heliostat/gateway:0.1.0", entrypoint=["true"])
-    try:
-        base.commit(f"{prefix}/heliostat/gateway", "0.1.0",
-                    changes=f'ENTRYPOINT ["/bin/sh", "-c", "{script}"]')
-    finally:
-        base.remove(force=True)
-    client.images.get("heliostat/registry:0.1.0").tag(f"{prefix}/heliostat/registry", "0.1.0")
-    yield prefix
-    for name in ("gateway", "registry"):
-        with contextlib.suppress(docker.errors.ImageNotFound):
-            client.images.remove(f"{prefix}/heliostat/{name}:0.1.0", force=True)
-
-
 def test_a_failed_upgrade_rolls_back_by_itself(test_platform: PlatformUnderTest,
                                                 compose_engine: docker.DockerClient,
                                                 broken_images: str):
@@ -103,6 +71,9 @@ def test_a_failed_upgrade_rolls_back_by_itself(test_platform: PlatformUnderTest,
     assert "Traceback" not in failed.stderr
     assert "revision 2 failed: service gateway (gateway-1)" in failed.stderr
     assert "health check keeps failing" in failed.stderr
+    # The report shows what the service said before it failed.
+    assert "its last log lines:\n  | gateway: waiting for a config that never comes" \
+        in failed.stderr
     assert "rolled back to revision 1" in failed.stderr
     assert answers(platform.port)
     for name in ("gateway-1", "registry-0"):
@@ -125,6 +96,7 @@ def test_no_rollback_keeps_a_crashing_service_for_debugging(test_platform: Platf
     assert kept.returncode == 1
     assert "service gateway (gateway-1): container" in kept.stderr
     assert "keeps crashing" in kept.stderr
+    assert "  | gateway: cannot bind, giving up" in kept.stderr
     assert "left as it is (--no-rollback)" in kept.stderr
     gateway = compose_engine.containers.get(f"{platform.name}-gateway-1")
     assert gateway.attrs["Config"]["Image"].startswith(crashing_images)  # kept for debugging
