@@ -155,6 +155,50 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+def _gateway_answer(platform: PlatformUnderTest, body: bytes) -> tuple[int, dict, dict]:
+    """POST /v1/track as a browser tracker sends it (text/plain, from another origin)."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{platform.port}/v1/track", data=body, method="POST",
+        headers={"Content-Type": "text/plain", "Origin": "https://shop.example"})
+    try:
+        with urllib.request.urlopen(request, timeout=15) as answer:
+            return answer.status, dict(answer.headers), json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read())
+
+
+def test_the_gateway_answers_a_browser_itself_when_the_event_api_cannot(
+        default_platform: PlatformUnderTest, compose_engine: docker.DockerClient):
+    """The gateway's own answers carry CORS headers and the code and message tracking
+    libraries read: a body over its limit, and no Event API replica answering."""
+    platform = default_platform
+    status, headers, body = _gateway_answer(platform, b"x" * (1024 * 1024 + 1))
+    assert status == 413 and body["code"] == "too_large", (status, body)
+    assert headers["Access-Control-Allow-Origin"] == "*"
+
+    replicas = compose_engine.containers.list(filters={"label": [
+        f"{PLATFORM_LABEL}={platform.name}", "io.heliostat.service=event-api"]})
+    assert replicas
+    for replica in replicas:
+        replica.stop(timeout=10)
+    try:
+        status, headers, body = _gateway_answer(platform, b"{}")
+        assert status == 503 and body["code"] == "unavailable", (status, body)
+        assert body["message"] and headers["Retry-After"] == "5"
+        assert headers["Access-Control-Allow-Origin"] == "*"
+    finally:
+        for replica in replicas:
+            replica.start()
+    deadline = time.monotonic() + 120
+    while not all(compose_engine.containers.get(r.id).attrs["State"].get("Health", {})
+                  .get("Status") == "healthy" for r in replicas):
+        assert time.monotonic() < deadline, "the Event API did not become healthy again"
+        time.sleep(0.5)
+    # Its own answers are its own again (the gateway does not rewrite them).
+    status, headers, body = _gateway_answer(platform, b"{}")
+    assert status == 401 and headers["Access-Control-Allow-Origin"] == "https://shop.example"
+
+
 def test_reapplying_touches_nothing(default_platform: PlatformUnderTest,
                                     compose_engine: docker.DockerClient):
     platform = default_platform
