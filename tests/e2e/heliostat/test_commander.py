@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import ipaddress
 import json
 import os
 import signal
@@ -314,6 +315,8 @@ def test_the_audit_log_survives_a_restart(commander: Commander,
     assert commander.call("POST", "/api/v1/rollback", {"revision": 1}, token="no")[0] == 401
     before = commander.audit()
     assert before[-1]["outcome"] == "refused"
+    # From where: this test's address on the platform's network, as Commander saw it.
+    assert ipaddress.ip_address(before[-1]["remote"]).is_private, before[-1]
     container_of(compose_engine, commander.platform, "commander").restart(timeout=20)
     commander.refresh()
     wait_for("Commander to answer", lambda: commander.call("GET", "/health")[0] == 200, 60)
