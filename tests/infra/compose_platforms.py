@@ -18,7 +18,11 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
+import urllib.error
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -62,6 +66,30 @@ def remove_abandoned_platforms(client: docker.DockerClient) -> None:
         match = _NAME.fullmatch(name)
         if match and not token_alive(match[1]):
             remove_platform(client, name)
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 240,
+             every: float = 0.5) -> Any:
+    """`check()`'s first true answer, asked every `every` seconds; a connection refused
+    or reset on the way counts as not yet."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, urllib.error.URLError, requests.ConnectionError):
+            found = check()
+            if found:
+                return found
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def container_of(engine: docker.DockerClient, platform: PlatformUnderTest,
+                 service: str) -> Any:
+    """The running container of a one-container service (its sidecars aside)."""
+    found = [c for c in engine.containers.list(filters={"label": [
+        f"{PLATFORM_LABEL}={platform.name}", f"io.heliostat.service={service}"]})
+        if "io.heliostat.sidecar" not in c.labels]
+    assert len(found) == 1, [c.name for c in found]
+    return found[0]
 
 
 def free_port() -> int:

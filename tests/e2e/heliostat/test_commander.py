@@ -24,7 +24,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,20 +41,10 @@ from schemathesis.generation import GenerationMode
 
 from heliostat.ledger import Ledger, Revision
 from heliostat.ledger_store import FileLedgerStore
-from tests.infra.compose_platforms import PlatformUnderTest
+from tests.infra.compose_platforms import PlatformUnderTest, container_of, wait_for
 
 FINISHED = ("deployed", "unchanged", "rolled-back", "failed", "superseded")
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-
-
-def container_of(engine: docker.DockerClient, platform: PlatformUnderTest,
-                 service: str) -> Any:
-    """The running container of a one-container service (its sidecars aside)."""
-    found = [c for c in engine.containers.list(filters={"label": [
-        f"io.heliostat.platform={platform.name}", f"io.heliostat.service={service}"]})
-        if "io.heliostat.sidecar" not in c.labels]
-    assert len(found) == 1, [c.name for c in found]
-    return found[0]
 
 
 def address_of(engine: docker.DockerClient, platform: PlatformUnderTest, service: str) -> str:
@@ -66,18 +56,6 @@ def address_of(engine: docker.DockerClient, platform: PlatformUnderTest, service
 def brief(operation: dict[str, Any]) -> tuple[str, str, list[str]]:
     """What an assertion shows of an operation that ended otherwise than expected."""
     return operation["state"], operation["reason"], operation["events"]
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 240,
-             every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError, urllib.error.URLError):
-            found = check()
-            if found:
-                return found
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @dataclass

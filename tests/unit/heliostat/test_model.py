@@ -25,7 +25,7 @@ def test_config_values_reach_the_services(example_config):
     assert (worker.kind, worker.replicas) == ("stateful", 3)
     assert worker.volumes == [{"name": "logs", "path": "/opt/airflow/logs", "size": "10Gi"}]
     (sidecar,) = worker.sidecars
-    assert sidecar["volumes"] == ["logs"] and "-mtime +15" in sidecar["command"][-1]
+    assert sidecar["volumes"] == ["logs"] and "--retention-days=15" in sidecar["command"]
     assert model.service("kafka").env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == (
         "0@kafka-0.kafka:9093,1@kafka-1.kafka:9093,2@kafka-2.kafka:9093")
     assert model.service("event-api").image_ref == (

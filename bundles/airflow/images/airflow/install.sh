@@ -18,6 +18,11 @@ install -m 0644 /recipe/hook.sh /usr/local/lib/heliostat/entrypoint.d/50-airflow
 # Debian's python3 (its shebang): the URLs need the standard library only.
 install -m 0755 /recipe/airflow-url.py /usr/local/lib/heliostat/airflow-url
 install -m 0755 /recipe/airflow-migrate.sh /usr/local/bin/airflow-migrate
+install -m 0755 /recipe/airflow-log-rotation.py /usr/local/bin/airflow-log-rotation
+# The DAGs that ship with the platform: a DAG bundle of their own, beside the user's
+# dags folder (which an image built on this one, or a host folder, fills).
+install -d -m 0755 /opt/heliostat/dags
+install -m 0644 /recipe/dags/*.py /opt/heliostat/dags/
 
 # Fail the build, not the first start, if the venv cannot run Airflow (in a throwaway
 # AIRFLOW_HOME: Airflow writes a default configuration where it finds none).

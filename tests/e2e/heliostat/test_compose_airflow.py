@@ -1,0 +1,179 @@
+"""Airflow on the real engine, as an operator uses it: the example DAG that ships with the
+platform runs its tasks on the Celery workers; a task's log is read through the API server
+(which fetches it from the worker that ran the task, by its stable hostname), also after
+that worker restarted; and the workers' log-rotation sidecar deletes logs past the
+retention and keeps the rest, saying what it did."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import docker
+import pytest
+import requests
+
+from tests.infra.compose_platforms import (
+    PlatformUnderTest,
+    remove_platform,
+    unique_platform_name,
+    wait_for,
+)
+
+DAG = "heliostat_example"
+WORKERS = ("airflow-worker-0", "airflow-worker-1")
+
+
+class Airflow:
+    """Airflow's REST API through the platform's gateway, signed in as its admin."""
+
+    def __init__(self, platform: PlatformUnderTest) -> None:
+        self.platform = platform
+        self.session = requests.Session()
+        password = platform.run("status", "--show-secret", "airflow-admin-password").stdout
+        answer = requests.post(platform.url("/airflow/auth/token"), timeout=30, json={
+            "username": "admin", "password": password.strip()})
+        assert answer.status_code in (200, 201), answer.text
+        self.session.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+
+    def get(self, path: str, **params: Any) -> requests.Response:
+        return self.session.get(self.platform.url(f"/airflow/api/v2{path}"), params=params,
+                                headers={"Accept": "application/json"}, timeout=30)
+
+    def run_dag(self, dag_id: str) -> str:
+        """A new run of `dag_id`, once it has finished; its run id."""
+        wait_for(f"DAG {dag_id} to be parsed", lambda: self.get(f"/dags/{dag_id}").ok, 300, 2)
+        answer = self.session.post(self.platform.url(f"/airflow/api/v2/dags/{dag_id}/dagRuns"),
+                                   json={"logical_date": None}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        run_id = answer.json()["dag_run_id"]
+        state = wait_for(f"run {run_id} to finish", lambda: (
+            s := self.get(f"/dags/{dag_id}/dagRuns/{run_id}").json()["state"]) in (
+            "success", "failed") and s, 300, 2)
+        assert state == "success", self.task_instances(dag_id, run_id)
+        return run_id
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        answer = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", limit=100)
+        assert answer.ok, answer.text
+        return answer.json()["task_instances"]
+
+    def log(self, dag_id: str, run_id: str, instance: dict[str, Any]) -> str:
+        answer = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/"
+                          f"{instance['task_id']}/logs/{instance['try_number']}",
+                          map_index=instance["map_index"])
+        assert answer.ok, answer.text
+        return json.dumps(answer.json()["content"])
+
+
+def replica(engine: docker.DockerClient, platform: PlatformUnderTest, hostname: str,
+            sidecar: str | None = None) -> Any:
+    """The container of a stateful replica (or of one of its sidecars)."""
+    service = hostname.rsplit("-", 1)[0]
+    found = [c for c in engine.containers.list(filters={"label": [
+        f"io.heliostat.platform={platform.name}", f"io.heliostat.service={service}"]})
+        if c.labels.get("io.heliostat.sidecar") == sidecar
+        and (c.attrs["Config"]["Hostname"] == hostname if sidecar is None
+             else c.attrs["HostConfig"]["NetworkMode"].endswith(
+                 replica(engine, platform, hostname).id))]
+    assert len(found) == 1, [c.name for c in found]
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def airflow_platform(compose_engine: docker.DockerClient,
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformUnderTest]:
+    """Airflow with two Celery workers on the platform's own Postgres and Redis; the
+    tests below share it."""
+    name = unique_platform_name()
+    platform = PlatformUnderTest(name, tmp_path_factory.mktemp("airflow-platform"))
+    platform.config.write_text(textwrap.dedent(f"""\
+        apiVersion: heliostat/v1
+        name: {platform.name}
+        profile: compose
+        gateway: {{http_port: {platform.port}}}
+        modules:
+          clickstream: {{enabled: false}}
+          monitoring: {{enabled: false}}
+          airflow: {{enabled: true, workers: {{replicas: 2, concurrency: 2}}}}
+        """))
+    started = time.monotonic()
+    installed = platform.run("install", timeout=1500)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    print(f"setup: airflow platform installed in {time.monotonic() - started:.0f}s")
+    yield platform
+    remove_platform(compose_engine, name)
+
+
+def test_the_example_dag_runs_on_the_workers_and_a_task_log_outlives_a_worker_restart(
+        airflow_platform: PlatformUnderTest, compose_engine: docker.DockerClient) -> None:
+    airflow = Airflow(airflow_platform)
+    # Celery hands tasks to whichever worker asks first: run until one ran on worker 0.
+    for _ in range(5):
+        run_id = airflow.run_dag(DAG)
+        instances = airflow.task_instances(DAG, run_id)
+        assert len(instances) == 6, instances  # shards, 4 mapped work tasks, summary
+        assert {i["state"] for i in instances} == {"success"}
+        assert {i["hostname"] for i in instances} <= set(WORKERS), instances
+        on_worker_0 = [i for i in instances
+                       if i["task_id"] == "work" and i["hostname"] == WORKERS[0]]
+        if on_worker_0:
+            break
+    else:
+        pytest.fail("five runs of the example DAG and no task ran on airflow-worker-0")
+
+    instance = on_worker_0[0]
+    expected = f"shard {instance['map_index']} ran on {WORKERS[0]}"
+    assert expected in airflow.log(DAG, run_id, instance)
+
+    worker = replica(compose_engine, airflow_platform, WORKERS[0])
+    started_before = worker.attrs["State"]["StartedAt"]
+    worker.restart(timeout=60)
+    worker.reload()
+    assert worker.attrs["State"]["StartedAt"] != started_before
+    # The API server has no copy: it asks the worker's log server, under the same
+    # hostname, for a file that is still on the worker's own volume.
+    wait_for("the log from the restarted worker",
+             lambda: expected in airflow.log(DAG, run_id, instance), 180, 2)
+
+
+def test_the_log_rotation_sidecar_deletes_logs_past_the_retention_and_keeps_the_rest(
+        airflow_platform: PlatformUnderTest, compose_engine: docker.DockerClient) -> None:
+    worker = replica(compose_engine, airflow_platform, WORKERS[1])
+    sidecar = replica(compose_engine, airflow_platform, WORKERS[1], sidecar="log-rotation")
+    folder = "/opt/airflow/logs/dag_id=old_dag/run_id=manual__2024-01-01/task_id=t"
+    old, fresh = f"{folder}/attempt=1.log", "/opt/airflow/logs/dag_id=new_dag/attempt=1.log"
+    # The retention is the default 15 days: one file 16 days old, one 14.
+    made = worker.exec_run(["sh", "-c", f"mkdir -p '{folder}' /opt/airflow/logs/dag_id=new_dag"
+                            f" && echo old > '{old}' && touch -d '16 days ago' '{old}'"
+                            f" && echo fresh > '{fresh}' && touch -d '14 days ago' '{fresh}'"])
+    assert made.exit_code == 0, made.output
+    since = int(time.time())
+    sidecar.kill(signal="SIGHUP")  # a pass now rather than within the hour
+
+    def logged() -> list[dict[str, Any]]:
+        lines = sidecar.logs(since=since).decode().splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    passes = wait_for("a rotation pass", lambda: [e for e in logged() if e["event"] == "pass"],
+                      60)
+    assert passes[0]["deleted_files"] >= 1 and passes[0]["errors"] == 0, passes
+    deleted = {e["path"] for e in logged() if e["event"] == "deleted"}
+    assert old in deleted and fresh not in deleted
+    # The old file's folders went with it, up to the DAG's; the fresh one's stayed.
+    assert {folder, "/opt/airflow/logs/dag_id=old_dag"} <= deleted
+    listing = worker.exec_run(["find", "/opt/airflow/logs", "-name", "*.log"]).output.decode()
+    assert fresh in listing and old not in listing
+    # Task logs of the DAG runs above are fresh: none was touched.
+    assert not any("dag_id=heliostat_example" in path for path in deleted)
+
+    # Its metrics, on the worker's address: what Prometheus scrapes as airflow-worker.
+    metrics = worker.exec_run(["python3", "-c", "import urllib.request; print(urllib.request"
+                               ".urlopen('http://127.0.0.1:9101/metrics').read().decode())"])
+    values = dict(line.split(" ", 1) for line in metrics.output.decode().splitlines()
+                  if line and not line.startswith("#"))
+    assert float(values["airflow_log_rotation_deleted_files_total"]) >= 1
+    assert 0 < float(values["airflow_log_volume_used_ratio"]) < 1
