@@ -56,7 +56,13 @@ class HttpSink:
             protocol_version = "HTTP/1.1"
 
             def _answer(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender went away mid-body (a killed worker): like any real
+                    # server, nothing was received and there is no one to answer.
+                    self.close_connection = True
+                    return
                 with sink._changed:
                     status, headers = sink.script.pop(0) if sink.script else (sink.status, {})
                     if 200 <= status < 300:
