@@ -323,6 +323,13 @@ def create_app(settings: Settings | None = None, ingest: Ingest | None = None) -
                                   "Access-Control-Request-Headers"))
         return response
 
+    @app.after_request
+    def count_response(response: Response) -> Response:
+        # Every answer, errors included (Flask runs this for a 500 from an unhandled
+        # exception too): the alert on server errors is computed from it.
+        metrics.RESPONSES.labels(str(response.status_code)).inc()
+        return response
+
     @app.errorhandler(Refused)
     def refused(exc: Refused) -> Response:
         metrics.REJECTED.labels(exc.reason).inc()

@@ -30,6 +30,8 @@ REJECTED = Counter("clickstream_events_rejected_total",
                    "Requests (or their events) refused, by reason.", ["reason"])
 PRODUCED = Counter("clickstream_events_produced_total",
                    "Events acknowledged by Kafka on the raw topic.")
+RESPONSES = Counter("clickstream_http_responses_total",
+                    "HTTP answers of the Event API, by status code.", ["code"])
 
 # Router
 ROUTED = Counter("clickstream_events_routed_total",

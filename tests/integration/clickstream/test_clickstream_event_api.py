@@ -173,6 +173,10 @@ def test_health_ready_spec_and_metrics(api) -> None:
     text = requests.get(pipeline.api_url + "/metrics", timeout=5).text
     assert "clickstream_events_produced_total 1.0" in text
     assert 'clickstream_events_rejected_total{reason="unknown_write_key"} 1.0' in text
+    # Summed over the gunicorn workers, whichever answered (the 200s include the
+    # readiness checks of the start, hence no exact count).
+    assert 'clickstream_http_responses_total{code="200"}' in text
+    assert 'clickstream_http_responses_total{code="401"} 1.0' in text
 
 
 def test_segment_python_library_delivers_its_events(api) -> None:
