@@ -25,12 +25,22 @@ def crashing_images(compose_engine: docker.DockerClient) -> Iterator[str]:
                                      "echo gateway: cannot bind, giving up >&2; exit 3")
 
 
+@pytest.fixture
+def slow_images(compose_engine: docker.DockerClient) -> Iterator[str]:
+    """Likewise, with a gateway that starts only after 10 s: an apply that holds its
+    lock that long, whatever the machine's speed."""
+    yield from _gateway_under_prefix(compose_engine, "slow",
+                                     'sleep 10; exec /usr/local/bin/heliostat-entrypoint '
+                                     '\\"$@\\"')
+
+
 def _gateway_under_prefix(client: docker.DockerClient, what: str, script: str) -> Iterator[str]:
     prefix = f"{what}-{os.getpid()}.invalid"
     base = client.containers.create("heliostat/gateway:0.1.0", entrypoint=["true"])
     try:
         base.commit(f"{prefix}/heliostat/gateway", "0.1.0",
-                    changes=f'ENTRYPOINT ["/bin/sh", "-c", "{script}"]')
+                    # "gateway" is the script's $0; the image's command its "$@".
+                    changes=f'ENTRYPOINT ["/bin/sh", "-c", "{script}", "gateway"]')
     finally:
         base.remove(force=True)
     client.images.get("heliostat/registry:0.1.0").tag(f"{prefix}/heliostat/registry", "0.1.0")

@@ -44,8 +44,11 @@ def all_healthy(platform: PlatformUnderTest) -> bool:
                               for r in rows)
 
 
-def test_a_second_apply_is_refused_naming_the_first(test_platform: PlatformUnderTest):
+def test_a_second_apply_is_refused_naming_the_first(test_platform: PlatformUnderTest,
+                                                    slow_images: str):
     platform = test_platform
+    # The first install waits 10 s for its gateway: the second comes while it does.
+    platform.write_config(registry=slow_images)
     first = platform.start("install")
     lease = platform.ledger / "lease.json"
     wait_until(lease.exists, "the first install to take the lock")
