@@ -237,9 +237,7 @@ def _service(module: Module, name: str, spec: dict[str, Any], values: dict[str, 
         metrics=spec.get("metrics"),
         volumes=spec.get("volumes", []),
         files=spec.get("files", []),
-        sidecars=[{"env": {}, "volumes": [], "resources": spec["resources"], **sc,
-                   "image_ref": image_reference(sc["image"], values)}
-                  for sc in spec.get("sidecars", [])],
+        sidecars=_sidecars(name, spec, values),
         depends_on=[d for d in spec.get("depends_on", []) if d not in external],
         resources=spec["resources"],
         update=spec["update"],
@@ -318,6 +316,21 @@ def _with_files(service: Service, module: Module, context: dict[str, Any]) -> Se
 @cache
 def _files_environment(directory: Path) -> Any:
     return make_environment(directory)
+
+
+def _sidecars(service: str, spec: dict[str, Any], values: dict[str, Any]) -> list[dict[str, Any]]:
+    sidecars = []
+    for sc in spec.get("sidecars", []):
+        sc = dict(sc)
+        if not sc.pop("when", True):
+            continue
+        foreign = [s for s in sc.get("secrets", []) if s not in spec.get("secrets", [])]
+        if foreign:
+            raise CatalogError(f"sidecar {sc['name']} of {service} mounts secrets its service "
+                               f"does not: {foreign}")
+        sidecars.append({"env": {}, "volumes": [], "secrets": [], "resources": spec["resources"],
+                         **sc, "image_ref": image_reference(sc["image"], values)})
+    return sidecars
 
 
 def _secrets(modules: list[Module], stores: dict[str, Any],

@@ -92,6 +92,32 @@ def container_of(engine: docker.DockerClient, platform: PlatformUnderTest,
     return found[0]
 
 
+def replica(engine: docker.DockerClient, platform: PlatformUnderTest, hostname: str,
+            sidecar: str | None = None) -> Any:
+    """The container of a stateful replica, by its stable hostname (or one of its
+    sidecars)."""
+    service = hostname.rsplit("-", 1)[0]
+    found = [c for c in engine.containers.list(all=True, filters={"label": [
+        f"{PLATFORM_LABEL}={platform.name}", f"io.heliostat.service={service}"]})
+        if c.labels.get("io.heliostat.sidecar") == sidecar
+        and (c.attrs["Config"]["Hostname"] == hostname if sidecar is None
+             else c.attrs["HostConfig"]["NetworkMode"].endswith(
+                 replica(engine, platform, hostname).id))]
+    assert len(found) == 1, [c.name for c in found]
+    return found[0]
+
+
+def get_inside(container: Any, url: str) -> str:
+    """GET `url` from inside `container` (every platform image has python3): for ports
+    the platform does not publish."""
+    script = ("import sys, urllib.request; "
+              f"sys.stdout.write(urllib.request.urlopen({url!r}, timeout=10).read().decode())")
+    result = container.exec_run(["python3", "-c", script])
+    if result.exit_code != 0:
+        raise OSError(f"GET {url} in {container.name}: {result.output.decode()[-500:]}")
+    return result.output.decode()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

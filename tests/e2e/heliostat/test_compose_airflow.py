@@ -18,7 +18,10 @@ import requests
 
 from tests.infra.compose_platforms import (
     PlatformUnderTest,
+    container_of,
+    get_inside,
     remove_platform,
+    replica,
     unique_platform_name,
     wait_for,
 )
@@ -67,20 +70,6 @@ class Airflow:
                           map_index=instance["map_index"])
         assert answer.ok, answer.text
         return json.dumps(answer.json()["content"])
-
-
-def replica(engine: docker.DockerClient, platform: PlatformUnderTest, hostname: str,
-            sidecar: str | None = None) -> Any:
-    """The container of a stateful replica (or of one of its sidecars)."""
-    service = hostname.rsplit("-", 1)[0]
-    found = [c for c in engine.containers.list(filters={"label": [
-        f"io.heliostat.platform={platform.name}", f"io.heliostat.service={service}"]})
-        if c.labels.get("io.heliostat.sidecar") == sidecar
-        and (c.attrs["Config"]["Hostname"] == hostname if sidecar is None
-             else c.attrs["HostConfig"]["NetworkMode"].endswith(
-                 replica(engine, platform, hostname).id))]
-    assert len(found) == 1, [c.name for c in found]
-    return found[0]
 
 
 @pytest.fixture(scope="module")
@@ -171,9 +160,23 @@ def test_the_log_rotation_sidecar_deletes_logs_past_the_retention_and_keeps_the_
     assert not any("dag_id=heliostat_example" in path for path in deleted)
 
     # Its metrics, on the worker's address: what Prometheus scrapes as airflow-worker.
-    metrics = worker.exec_run(["python3", "-c", "import urllib.request; print(urllib.request"
-                               ".urlopen('http://127.0.0.1:9101/metrics').read().decode())"])
-    values = dict(line.split(" ", 1) for line in metrics.output.decode().splitlines()
+    metrics = get_inside(worker, "http://127.0.0.1:9101/metrics")
+    values = dict(line.split(" ", 1) for line in metrics.splitlines()
                   if line and not line.startswith("#"))
     assert float(values["airflow_log_rotation_deleted_files_total"]) >= 1
     assert 0 < float(values["airflow_log_volume_used_ratio"]) < 1
+
+
+def test_the_scheduler_heartbeat_its_alert_watches_reaches_the_statsd_exporter(
+        airflow_platform: PlatformUnderTest, compose_engine: docker.DockerClient) -> None:
+    """`airflow_scheduler_heartbeat`, as the AirflowSchedulerHeartbeatMissing rule names
+    it, keeps counting."""
+    statsd = container_of(compose_engine, airflow_platform, "airflow-statsd")
+
+    def beats() -> list[float]:
+        return [float(line.split()[1]) for line in get_inside(
+            statsd, "http://127.0.0.1:9102/metrics").splitlines()
+            if line.startswith("airflow_scheduler_heartbeat ")]
+
+    first = wait_for("a scheduler heartbeat", beats, 60)[0]
+    wait_for("the next heartbeat", lambda: beats()[0] > first, 60)

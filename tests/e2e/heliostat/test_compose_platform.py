@@ -5,13 +5,17 @@ Pilot answers at the gateway's root —, re-applied without touching anything, a
 This is the platform `make demo` installs."""
 
 import base64
+import contextlib
+import itertools
 import json
 import textwrap
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import docker
 import pytest
@@ -19,10 +23,17 @@ import pytest
 from tests.infra.compose_platforms import (
     PLATFORM_LABEL,
     PlatformUnderTest,
+    container_of,
+    get_inside,
     remove_platform,
+    replica,
     unique_platform_name,
+    wait_for,
 )
 from tests.infra.http_sink import HttpSink
+
+#: Shorter than the default 15 s, so that an alert's timing is tested in little time.
+SCRAPE_INTERVAL = 5
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +48,11 @@ def default_platform(compose_engine: docker.DockerClient,
         name: {platform.name}
         profile: compose
         gateway: {{http_port: {platform.port}}}
+        modules:
+          monitoring: {{prometheus: {{scrape_interval_seconds: {SCRAPE_INTERVAL}}}}}
         """))
     started = time.monotonic()
+    platform.installed_at = time.time()  # type: ignore[attr-defined]
     installed = platform.run("install", timeout=900)
     assert installed.returncode == 0, installed.stderr
     print(f"setup: default platform installed in {time.monotonic() - started:.0f}s")
@@ -155,6 +169,27 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+@contextlib.contextmanager
+def event_api_stopped(engine: docker.DockerClient,
+                      platform: PlatformUnderTest) -> Iterator[tuple[float, float]]:
+    """Every Event API replica stopped, then started again and healthy. Yields when the
+    first began to stop and when the last had."""
+    replicas = engine.containers.list(filters={"label": [
+        f"{PLATFORM_LABEL}={platform.name}", "io.heliostat.service=event-api"]})
+    assert len(replicas) == 2
+    try:
+        began = time.time()
+        for container in replicas:
+            container.stop(timeout=10)
+        yield began, time.time()
+    finally:
+        for container in replicas:
+            container.start()
+    wait_for("the Event API healthy again", lambda: all(
+        engine.containers.get(c.id).attrs["State"]["Health"]["Status"] == "healthy"
+        for c in replicas), 120)
+
+
 def _gateway_answer(platform: PlatformUnderTest, body: bytes) -> tuple[int, dict, dict]:
     """POST /v1/track as a browser tracker sends it (text/plain, from another origin)."""
     request = urllib.request.Request(
@@ -176,27 +211,128 @@ def test_the_gateway_answers_a_browser_itself_when_the_event_api_cannot(
     assert status == 413 and body["code"] == "too_large", (status, body)
     assert headers["Access-Control-Allow-Origin"] == "*"
 
-    replicas = compose_engine.containers.list(filters={"label": [
-        f"{PLATFORM_LABEL}={platform.name}", "io.heliostat.service=event-api"]})
-    assert replicas
-    for replica in replicas:
-        replica.stop(timeout=10)
-    try:
+    with event_api_stopped(compose_engine, platform):
         status, headers, body = _gateway_answer(platform, b"{}")
         assert status == 503 and body["code"] == "unavailable", (status, body)
         assert body["message"] and headers["Retry-After"] == "5"
         assert headers["Access-Control-Allow-Origin"] == "*"
-    finally:
-        for replica in replicas:
-            replica.start()
-    deadline = time.monotonic() + 120
-    while not all(compose_engine.containers.get(r.id).attrs["State"].get("Health", {})
-                  .get("Status") == "healthy" for r in replicas):
-        assert time.monotonic() < deadline, "the Event API did not become healthy again"
-        time.sleep(0.5)
     # Its own answers are its own again (the gateway does not rewrite them).
     status, headers, body = _gateway_answer(platform, b"{}")
     assert status == 401 and headers["Access-Control-Allow-Origin"] == "https://shop.example"
+
+
+def query(prometheus: Any, promql: str) -> list[dict]:
+    """The instant vector `promql` evaluates to on this Prometheus replica."""
+    encoded = urllib.parse.urlencode({"query": promql})
+    answer = json.loads(get_inside(prometheus, f"http://127.0.0.1:9090/api/v1/query?{encoded}"))
+    return answer["data"]["result"]
+
+
+def up_samples(prometheus: Any, job: str, since: float) -> list[float]:
+    """When this Prometheus replica scraped `job` since `since`: its raw samples' times."""
+    window = int(time.time() - since) + 1
+    return sorted(float(t) for series in query(prometheus, f'up{{job="{job}"}}[{window}s]')
+                  for t, _ in series["values"])
+
+
+def largest_gap(times: list[float]) -> float:
+    return max(b - a for a, b in itertools.pairwise(times))
+
+
+def service_down_alerts(alertmanager: Any, job: str) -> list[dict]:
+    query = urllib.parse.urlencode({"filter": ['alertname="ServiceDown"', f'job="{job}"']},
+                                   doseq=True)
+    alerts = json.loads(get_inside(alertmanager, f"http://127.0.0.1:9093/api/v2/alerts?{query}"))
+    return [a for a in alerts if a["status"]["state"] == "active"]
+
+
+def test_one_prometheus_down_the_other_has_everything_and_a_service_down_alerts(
+        default_platform: PlatformUnderTest, compose_engine: docker.DockerClient):
+    """The Prometheus pair: with one replica stopped the other holds every sample since
+    install and goes on scraping; the stopped one, started again, keeps its history (its
+    own volume) and scrapes again. Meanwhile the Event API is stopped: ServiceDown
+    reaches Alertmanager within the rule's `for` and two scrape intervals (plus one
+    scrape timeout, since a stopped container's address stops answering)."""
+    platform = default_platform
+    installed_at = platform.installed_at  # type: ignore[attr-defined]
+    first, second = (replica(compose_engine, platform, f"prometheus-{i}") for i in (0, 1))
+    alertmanager = container_of(compose_engine, platform, "alertmanager")
+    history = up_samples(second, "pilot", installed_at)
+    assert history and largest_gap(history) <= 3 * SCRAPE_INTERVAL
+    # From a clean start: both Event API replicas scraped, no ServiceDown pending for it.
+    wait_for("both Event API replicas scraped, ServiceDown not pending", lambda: query(
+        first, 'count(up{job="event-api"} == 1) == 2 unless on() '
+               'ALERTS{alertname="ServiceDown", job="event-api"}'), 120, 1)
+
+    with event_api_stopped(compose_engine, platform) as (stopping, stopped):
+        second.stop(timeout=10)
+        second_down = time.time()
+        try:
+            # The replica left running: every sample since install, and new ones coming.
+            wait_for("scrapes after the other replica stopped",
+                     lambda: up_samples(first, "pilot", installed_at)[-1]
+                     > second_down + 2 * SCRAPE_INTERVAL, 60)
+            samples = up_samples(first, "pilot", installed_at)
+            assert samples[0] <= history[0] + SCRAPE_INTERVAL
+            assert largest_gap(samples) <= 3 * SCRAPE_INTERVAL, "a gap in the running one"
+        finally:
+            second.start()
+        second_up = time.time()
+        wait_for("the restarted replica scraping again",
+                 lambda: up_samples(second, "pilot", installed_at)[-1] > second_up, 90)
+        restarted = up_samples(second, "pilot", installed_at)
+        assert restarted[0] == history[0], "the restarted replica lost its history"
+        assert not [t for t in restarted if second_down < t < second_up - SCRAPE_INTERVAL]
+
+        fired = wait_for("ServiceDown of the Event API in Alertmanager",
+                         lambda: service_down_alerts(alertmanager, "event-api"), 240, 1)
+        # Pending from the first replica gone (fewer than 2 answer), firing at the first
+        # evaluation past its `for`, once the target list (refreshed each interval) or a
+        # failed scrape showed it.
+        fired_at = time.time()
+        print(f"measured: ServiceDown in Alertmanager {fired_at - stopping:.0f}s after the "
+              f"Event API began to stop, {fired_at - stopped:.0f}s after it had "
+              f"(for 120s, scrape interval {SCRAPE_INTERVAL}s)")
+        assert fired_at - stopping >= 120, fired_at - stopping
+        assert fired_at - stopped <= 120 + 3 * SCRAPE_INTERVAL, fired_at - stopped
+        assert fired[0]["annotations"]["summary"] == "event-api: 0 of 2 replicas answer /metrics"
+
+
+def test_the_stores_and_the_gateway_are_scraped_through_their_exporters(
+        default_platform: PlatformUnderTest, compose_engine: docker.DockerClient):
+    """Exporters beside Postgres, Redis and the gateway, scraped as their services. The
+    Postgres exporter's login reads every module's sessions (pg_monitor), not their data."""
+    platform = default_platform
+    prometheus = replica(compose_engine, platform, "prometheus-0")
+    wait_for("every exporter scraped and its store up", lambda: all(
+        query(prometheus, f"{metric} == 1") for metric in ("pg_up", "redis_up", "nginx_up")),
+        120, 1)
+    assert query(prometheus, 'pg_stat_activity_count{datname="clickstream", state="idle"} > 0')
+    assert query(prometheus, "redis_connected_clients > 1")  # the exporter and the platform
+
+    def requests_counted() -> float:
+        return float(query(prometheus, "nginx_http_requests_total")[0]["value"][1])
+
+    before = requests_counted()
+    for _ in range(20):
+        urllib.request.urlopen(f"http://127.0.0.1:{platform.port}/healthz", timeout=10).close()
+    wait_for("the gateway's requests counted", lambda: requests_counted() >= before + 20, 60, 1)
+
+    postgres = replica(compose_engine, platform, "postgres-0")
+
+    def as_monitoring(database: str, sql: str) -> tuple[int, str]:
+        code, output = postgres.exec_run(
+            ["sh", "-c", 'PGPASSWORD="$(cat /run/secrets/postgres-monitoring)" exec psql -X '
+                         f'-At -h 127.0.0.1 -U monitoring -d {database} -c "{sql}"'],
+            user="postgres")
+        return code, output.decode()
+
+    code, output = as_monitoring(
+        "monitoring", "SELECT count(*) FROM pg_stat_activity WHERE usename = 'clickstream'"
+                      " AND state IS NOT NULL")
+    assert code == 0 and int(output) > 0, output
+    code, output = as_monitoring("clickstream", "SELECT 1")
+    assert code != 0 and "permission denied for database" in output, output
 
 
 def test_reapplying_touches_nothing(default_platform: PlatformUnderTest,

@@ -130,27 +130,33 @@ def test_kubernetes_objects(example_config):
 
 def test_marathon_group(example_config):
     manifests = render_manifests(build_model(example_config("marathon")))
+    # Services with sidecars (the exporters, the log rotation) are pods.
     assert [m.filename for m in manifests] == [
-        "group-acme.json", "pod-airflow-worker-0.json", "pod-airflow-worker-1.json"]
+        "group-acme.json", "pod-postgres-0.json", "pod-redis-0.json", "pod-gateway.json",
+        "pod-airflow-worker-0.json", "pod-airflow-worker-1.json"]
     group = manifests[0].body
     assert group["id"] == "/data/acme"
     apps = {a["id"]: a for a in group["apps"]}
     assert "/data/acme/kafka-0" not in apps  # Kafka is external here
-    postgres = apps["/data/acme/postgres-0"]
-    assert {"containerPath": "data", "mode": "RW", "persistent": {"size": 20480}} in (
-        postgres["container"]["volumes"])
-    assert postgres["upgradeStrategy"] == {"minimumHealthCapacity": 0, "maximumOverCapacity": 0}
+    pods = {m.body["id"]: m.body for m in manifests[1:]}
+    postgres = pods["/data/acme/postgres-0"]
+    assert postgres["volumes"][0] == {"name": "data", "persistent": {"size": 20480}}
+    assert postgres["scheduling"] == {
+        "upgrade": {"minimumHealthCapacity": 0, "maximumOverCapacity": 0},
+        "unreachableStrategy": "disabled"}
+    assert [c["name"] for c in postgres["containers"]] == ["postgres", "exporter"]
     api = apps["/data/acme/event-api"]
     assert api["instances"] == 3
     assert api["healthChecks"][0]["protocol"] == "MESOS_HTTP"
     assert api["upgradeStrategy"]["minimumHealthCapacity"] == 1
     assert "/data/acme/clickstream-migrate" in api["dependencies"]
     assert api["env"]["KAFKA_BOOTSTRAP"].startswith("kafka-1.acme.internal:9092,")
-    gateway = apps["/data/acme/gateway"]
-    assert gateway["container"]["portMappings"][0]["hostPort"] == 80
-    assert json.loads(gateway["env"]["HELIOSTAT_FILES"])["/etc/nginx/nginx.conf"].startswith(
-        "# The gateway")
-    pod = manifests[1].body
+    gateway = pods["/data/acme/gateway"]
+    assert gateway["containers"][0]["endpoints"][0]["hostPort"] == 80
+    assert gateway["networks"] == [{"mode": "container/bridge"}]
+    assert json.loads(gateway["environment"]["HELIOSTAT_FILES"])[
+        "/etc/nginx/nginx.conf"].startswith("# The gateway")
+    pod = pods["/data/acme/airflow-worker-0"]
     assert [c["name"] for c in pod["containers"]] == ["airflow-worker", "log-rotation"]
     assert pod["volumes"][0] == {"name": "logs", "persistent": {"size": 10240}}
 

@@ -82,3 +82,18 @@ def test_passwords_come_from_the_secret_files(tmp_path):
     (tmp_path / "empty").write_text("\n")
     with pytest.raises(ValueError, match="empty"):
         db.passwords_of(db.parse("x:x:empty"), str(tmp_path), None)
+
+
+def test_monitoring_users_get_pg_monitor_once():
+    entries = db.parse("monitoring:monitoring:postgres-monitoring")
+    roles = {"monitoring": db.Role(True, PENCIL)}
+    users = db.parse_monitoring_users(" monitoring, ", entries)
+    assert db.statements(entries, {"monitoring": "pencil"}, roles, {"monitoring"}, users) == [
+        'GRANT pg_monitor TO "monitoring";']
+    roles["monitoring"] = db.Role(True, PENCIL, monitors=True)
+    assert db.statements(entries, {"monitoring": "pencil"}, roles, {"monitoring"}, users) == []
+
+
+def test_a_monitoring_user_must_be_a_module_databases_user():
+    with pytest.raises(ValueError, match="'postgres' is not the user of a module database"):
+        db.parse_monitoring_users("postgres", db.parse("pilot:pilot:postgres-pilot"))

@@ -1,7 +1,9 @@
 """Makes sure every module's database and user exist, with the password of its secret.
 
 POSTGRES_MODULE_DATABASES is `database:user:secret,...`; each password is read from
-`<secrets dir>/<secret>`, the superuser's from POSTGRES_SUPERUSER_PASSWORD_FILE. Runs at
+`<secrets dir>/<secret>`, the superuser's from POSTGRES_SUPERUSER_PASSWORD_FILE.
+POSTGRES_MONITORING_USERS (`user,...`, users of those modules) are granted pg_monitor, which
+reads the statistics views and no data: the monitoring module's exporter. Runs at
 every start against a server that only listens on a private socket (PGHOST), through
 psql as the `postgres` OS user. Passwords are sent as SCRAM verifiers computed here, so
 no password is ever in a statement, a log line or an error.
@@ -18,6 +20,7 @@ import secrets
 import subprocess
 import sys
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -37,6 +40,7 @@ class ModuleDatabase:
 class Role:
     can_login: bool
     verifier: str
+    monitors: bool = False  # a member of pg_monitor
 
 
 def parse(spec: str) -> list[ModuleDatabase]:
@@ -58,6 +62,17 @@ def parse(spec: str) -> list[ModuleDatabase]:
             raise ValueError(f"POSTGRES_MODULE_DATABASES: {secret!r} is not a secret name")
         entries.append(ModuleDatabase(database, user, secret))
     return entries
+
+
+def parse_monitoring_users(spec: str, entries: list[ModuleDatabase]) -> list[str]:
+    """`user,...`: each one a module database's user."""
+    users = [u.strip() for u in spec.split(",") if u.strip()]
+    known = {e.user for e in entries}
+    for user in users:
+        if user not in known:
+            raise ValueError(f"POSTGRES_MONITORING_USERS: {user!r} is not the user of a "
+                             "module database")
+    return users
 
 
 def read_password(path: str) -> str:
@@ -108,7 +123,8 @@ def quote_literal(value: str) -> str:
 
 
 def statements(entries: list[ModuleDatabase], passwords: dict[str, str],
-               roles: dict[str, Role], databases: set[str]) -> list[str]:
+               roles: dict[str, Role], databases: set[str],
+               monitoring_users: Sequence[str] = ()) -> list[str]:
     """The SQL that brings the server to `entries`; empty when it is there already.
     `passwords` maps a role to its password; `roles` and `databases` are what exists."""
     sql = []
@@ -127,6 +143,10 @@ def statements(entries: list[ModuleDatabase], passwords: dict[str, str],
         sql.append(f"CREATE DATABASE {db} OWNER {quote_identifier(entry.user)};")
         # Each module sees its own database only.
         sql.append(f"REVOKE ALL ON DATABASE {db} FROM PUBLIC;")
+    for user in monitoring_users:
+        role = roles.get(user)
+        if not (role and role.monitors):
+            sql.append(f"GRANT pg_monitor TO {quote_identifier(user)};")
     return sql
 
 
@@ -155,8 +175,10 @@ def _rows(sql: str, width: int) -> list[list[str]]:
 
 
 def _existing() -> tuple[dict[str, Role], set[str]]:
-    roles = {name: Role(can_login == "t", verifier) for name, can_login, verifier in
-             _rows("SELECT rolname, rolcanlogin, coalesce(rolpassword, '') FROM pg_authid;", 3)}
+    roles = {name: Role(can_login == "t", verifier, monitors == "t")
+             for name, can_login, verifier, monitors in _rows(
+                 "SELECT rolname, rolcanlogin, coalesce(rolpassword, ''),"
+                 " pg_has_role(oid, 'pg_monitor', 'MEMBER') FROM pg_authid;", 4)}
     databases = {name for (name,) in _rows("SELECT datname FROM pg_database;", 1)}
     return roles, databases
 
@@ -166,8 +188,10 @@ def main() -> int:
         entries = parse(os.environ.get("POSTGRES_MODULE_DATABASES", ""))
         passwords = passwords_of(entries, os.environ.get("HELIOSTAT_SECRETS_DIR", "/run/secrets"),
                                  os.environ.get("POSTGRES_SUPERUSER_PASSWORD_FILE") or None)
+        monitoring = parse_monitoring_users(os.environ.get("POSTGRES_MONITORING_USERS", ""),
+                                            entries)
         roles, databases = _existing()
-        sql = statements(entries, passwords, roles, databases)
+        sql = statements(entries, passwords, roles, databases, monitoring)
         if sql:
             # Failing statements carry verifiers: keep them out of the server log too.
             _psql([], "SET log_min_error_statement = panic;\n" + "\n".join(sql) + "\n")
