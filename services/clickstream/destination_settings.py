@@ -16,6 +16,10 @@ class InvalidSettings(ValueError):
     pass
 
 
+#: How a warehouse destination is loaded (WarehouseSettings.load).
+LOADS = ("stream", "batch")
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How long a destination keeps trying one event before dead-lettering it."""
@@ -42,6 +46,9 @@ class WarehouseSettings:
     schema: str = "clickstream"
     batch_size: int = 1000
     flush_seconds: float = 1.0
+    #: "stream": the warehouse workers load events as they come; "batch": Airflow's
+    #: warehouse batch DAG loads them a time window at a time (clickstream.batch_load).
+    load: str = "stream"
     retry: RetryPolicy = RetryPolicy()
 
 
@@ -95,6 +102,9 @@ def _check(settings: Any) -> None:
     ):
         raise InvalidSettings(f"warehouse schema must be a lowercase identifier, "
                               f"not {settings.schema!r}")
+    if isinstance(settings, WarehouseSettings) and settings.load not in LOADS:
+        raise InvalidSettings(f"warehouse load must be one of {', '.join(LOADS)}, "
+                              f"not {settings.load!r}")
     batch_size = getattr(settings, "batch_size", 1)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidSettings(f"batch_size must be a positive integer, not {batch_size!r}")
@@ -136,3 +146,8 @@ def _mask_query(url: str) -> str:
         return url
     names = [pair.partition("=")[0] for pair in parts.query.split("&")]
     return urlunsplit(parts._replace(query="&".join(f"{n}=***" for n in names)))
+
+
+def loaded_in_batches(kind: str, settings: dict[str, Any]) -> bool:
+    """Whether a destination's events wait in its topic for the batch load."""
+    return kind == "warehouse" and settings.get("load") == "batch"

@@ -1,6 +1,7 @@
 """Which destination topics a worker consumes: those of the enabled destinations of its
-kind, followed as the catalog changes (created first, so that subscribing never waits for
-a topic), with the worker's revocation handler on each change of assignment."""
+kind, batch-loaded ones aside, followed as the catalog changes (created first, so that
+subscribing never waits for a topic), with the worker's revocation handler on each
+change of assignment."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from clickstream.catalog import DestinationCatalog
+from clickstream.destination_settings import loaded_in_batches
 from clickstream.topics import TopicCreator, destination_topic
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,9 @@ class Subscription:
         if self.catalog.version == self._catalog_version:
             return
         self._catalog_version = self.catalog.version
-        topics = sorted(destination_topic(self.prefix, d.id) for d in destinations)
+        # A batch-loaded destination's events stay in its topic for the batch load.
+        topics = sorted(destination_topic(self.prefix, d.id) for d in destinations
+                        if not loaded_in_batches(d.kind, d.settings))
         if topics == self.subscribed:
             return
         if topics:

@@ -24,3 +24,21 @@ def test_webhook_urls_in_errors_carry_no_credentials():
         "https://hooks.example:8443/in")
     assert shown_url("http://t0ken@[::1]:9/hook") == "http://[::1]:9/hook"
     assert shown_url("http://hooks.example/in") == "http://hooks.example/in"
+
+
+def test_a_warehouse_streams_unless_its_load_is_batch():
+    import pytest
+
+    from clickstream.destination_settings import (
+        InvalidSettings,
+        loaded_in_batches,
+        parse_settings,
+    )
+
+    assert parse_settings("warehouse", {"dsn": "postgresql://w"}).load == "stream"
+    assert parse_settings("warehouse", {"dsn": "postgresql://w", "load": "batch"}).load == "batch"
+    with pytest.raises(InvalidSettings, match="load must be one of stream, batch, not 'nightly'"):
+        parse_settings("warehouse", {"dsn": "postgresql://w", "load": "nightly"})
+    assert loaded_in_batches("warehouse", {"load": "batch"})
+    assert not loaded_in_batches("warehouse", {})
+    assert not loaded_in_batches("webhook", {"load": "batch"})  # only warehouses batch
