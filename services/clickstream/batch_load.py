@@ -15,6 +15,7 @@ do; any other failure raises, and the next try loads the window again.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,6 +45,13 @@ class WindowLoad:
     end: datetime
     read: int        # events of the window in the topic
     refused: int     # of them, sent to dead letters
+
+
+def settings_from_env(prefix: str) -> Settings:
+    """The clickstream's settings from its usual variables each named with `prefix` first:
+    where they share a process with another program's (Airflow's POSTGRES_* are its own)."""
+    return Settings.from_env({name.removeprefix(prefix): value
+                              for name, value in os.environ.items() if name.startswith(prefix)})
 
 
 def batch_destinations(settings: Settings) -> list[storage.Destination]:

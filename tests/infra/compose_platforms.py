@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import re
 import signal
@@ -116,6 +117,17 @@ def get_inside(container: Any, url: str) -> str:
     if result.exit_code != 0:
         raise OSError(f"GET {url} in {container.name}: {result.output.decode()[-500:]}")
     return result.output.decode()
+
+
+def clickstream_admin(client: docker.DockerClient, platform: PlatformUnderTest,
+                      *args: str) -> dict:
+    """`python -m clickstream admin …` inside an Event API container, as an operator
+    would run it."""
+    container = client.containers.get(f"{platform.name}-event-api-1")
+    result = container.exec_run(["python3", "-m", "clickstream", "admin", *args,
+                                 "--output", "json"])
+    assert result.exit_code == 0, result.output.decode()
+    return json.loads(result.output.decode().strip().splitlines()[-1])
 
 
 def free_port() -> int:

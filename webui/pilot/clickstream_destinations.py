@@ -109,6 +109,9 @@ FORM_FIELDS: dict[str, tuple[SettingField, ...]] = {
                      hint="default 1000"),
         SettingField("flush_seconds", "Load at least every (s)", "decimal", low=0, high=3600,
                      hint="default 1"),
+        SettingField("load", "Load", "text",
+                     hint="default stream: as events come; batch: by Airflow's warehouse "
+                          "batch DAG, a time window at a time"),
         *_RETRY_FIELDS),
     "redis": (
         SettingField("url", "Redis URL", "text",

@@ -318,7 +318,8 @@ _DESTINATION = {
 _SETTINGS = {
     "type": "object", "additionalProperties": False,
     "description": "webhook: url (required), batch_size, timeout_seconds, headers; warehouse: "
-                   "dsn (required), schema, batch_size, flush_seconds; redis: url (empty: the "
+                   "dsn (required), schema, batch_size, flush_seconds, load (stream or batch); "
+                   "redis: url (empty: the "
                    "platform's Redis), key_prefix; every kind: max_attempts, "
                    "retry_window_seconds, initial_backoff_seconds, max_backoff_seconds.",
     "properties": {
@@ -327,6 +328,7 @@ _SETTINGS = {
         "batch_size": {"type": "integer", "minimum": 1},
         "timeout_seconds": {"type": "number", "minimum": 0},
         "flush_seconds": {"type": "number", "minimum": 0},
+        "load": {"enum": ["stream", "batch"]},
         "headers": {"type": "object", "additionalProperties": {"type": "string"}},
         "max_attempts": {"type": "integer", "minimum": 1},
         "retry_window_seconds": {"type": "number", "minimum": 0},

@@ -6,9 +6,11 @@ retention and keeps the rest, saying what it did."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import textwrap
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +20,7 @@ import requests
 
 from tests.infra.compose_platforms import (
     PlatformUnderTest,
+    clickstream_admin,
     container_of,
     get_inside,
     remove_platform,
@@ -46,11 +49,11 @@ class Airflow:
         return self.session.get(self.platform.url(f"/airflow/api/v2{path}"), params=params,
                                 headers={"Accept": "application/json"}, timeout=30)
 
-    def run_dag(self, dag_id: str) -> str:
+    def run_dag(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
         """A new run of `dag_id`, once it has finished; its run id."""
         wait_for(f"DAG {dag_id} to be parsed", lambda: self.get(f"/dags/{dag_id}").ok, 300, 2)
         answer = self.session.post(self.platform.url(f"/airflow/api/v2/dags/{dag_id}/dagRuns"),
-                                   json={"logical_date": None}, timeout=30)
+                                   json={"logical_date": None, "conf": conf or {}}, timeout=30)
         assert answer.status_code == 200, answer.text
         run_id = answer.json()["dag_run_id"]
         state = wait_for(f"run {run_id} to finish", lambda: (
@@ -75,8 +78,9 @@ class Airflow:
 @pytest.fixture(scope="module")
 def airflow_platform(compose_engine: docker.DockerClient,
                      tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformUnderTest]:
-    """Airflow with two Celery workers on the platform's own Postgres and Redis; the
-    tests below share it."""
+    """Airflow with two Celery workers on the platform's own Postgres and Redis, beside
+    the clickstream (its Event API and router; no streaming workers) for the warehouse
+    batch DAG; the tests below share it."""
     name = unique_platform_name()
     platform = PlatformUnderTest(name, tmp_path_factory.mktemp("airflow-platform"))
     platform.config.write_text(textwrap.dedent(f"""\
@@ -85,7 +89,10 @@ def airflow_platform(compose_engine: docker.DockerClient,
         profile: compose
         gateway: {{http_port: {platform.port}}}
         modules:
-          clickstream: {{enabled: false}}
+          clickstream:
+            event_api: {{replicas: 1}}
+            workers: {{webhook: {{enabled: false}}, warehouse: {{enabled: false}},
+                      redis: {{enabled: false}}}}
           monitoring: {{enabled: false}}
           airflow: {{enabled: true, workers: {{replicas: 2, concurrency: 2}}}}
         """))
@@ -180,3 +187,61 @@ def test_the_scheduler_heartbeat_its_alert_watches_reaches_the_statsd_exporter(
 
     first = wait_for("a scheduler heartbeat", beats, 60)[0]
     wait_for("the next heartbeat", lambda: beats()[0] > first, 60)
+
+
+def test_the_warehouse_batch_dag_loads_a_window_once_however_often_it_runs(
+        airflow_platform: PlatformUnderTest, compose_engine: docker.DockerClient) -> None:
+    """Events sent to the Event API for a destination loaded in batches (`load: batch`)
+    are in the warehouse after the batch DAG ran for their window, once each, also after
+    the same window ran again. The warehouse is a schema of the platform's Postgres."""
+    platform = airflow_platform
+    password = platform.run("status", "--show-secret", "postgres-clickstream").stdout.strip()
+    app = clickstream_admin(compose_engine, platform, "app", "create", "shop")
+    destination = clickstream_admin(
+        compose_engine, platform, "destination", "create", str(app["id"]), "--name", "dwh",
+        "--kind", "warehouse", "--setting", "load=batch", "--setting", "schema=analytics",
+        "--setting", f"dsn=postgresql://clickstream:{password}@postgres:5432/clickstream")
+    router = container_of(compose_engine, platform, "event-router")
+
+    def routed() -> float:
+        metrics = get_inside(router, "http://127.0.0.1:9100/metrics")
+        return sum(float(line.split()[1]) for line in metrics.splitlines() if line.startswith(
+            f'clickstream_events_routed_total{{destination="{destination["id"]}"}}'))
+
+    start = datetime.datetime.now(datetime.timezone.utc)
+    ids = [f"batch-{uuid.uuid4()}" for _ in range(3)]
+    # The router learns of the new destination from Postgres's notification: send until
+    # it routed one to it (an event before that is not its).
+    def sent_and_routed() -> bool:
+        answer = requests.post(platform.url("/v1/batch"), auth=(app["write_key"], ""),
+                               timeout=30, json={"batch": [
+                                   {"type": "track", "event": "Order Completed",
+                                    "userId": f"u-{i}", "messageId": message_id,
+                                    "properties": {"total": i}}
+                                   for i, message_id in enumerate(ids)]})
+        assert answer.status_code == 200, answer.text
+        return routed() >= len(ids)
+    wait_for("the router routing to the new destination", sent_and_routed, 60, 1)
+    end = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=1)
+    wait_for("the window's end to be past", lambda: datetime.datetime.now(
+        datetime.timezone.utc) > end, 5, 0.2)
+    window = {"start": start.isoformat(), "end": end.isoformat()}
+
+    def loaded() -> list[tuple[str, int]]:
+        postgres = replica(compose_engine, platform, "postgres-0")
+        result = postgres.exec_run(["psql", "-X", "-At", "-F", " ", "-d", "clickstream", "-c",
+                                    "SELECT id, count(*) FROM analytics.tracks GROUP BY id"],
+                                   user="postgres")
+        assert result.exit_code == 0, result.output.decode()
+        return sorted((i, int(n)) for i, n in (line.split() for line in
+                                               result.output.decode().splitlines()))
+
+    airflow = Airflow(platform)
+    dag = "heliostat_warehouse_batches"
+    for _ in range(2):  # the same window twice
+        run_id = airflow.run_dag(dag, conf=window)
+        (load,) = [i for i in airflow.task_instances(dag, run_id) if i["task_id"] == "load"]
+        assert load["hostname"] in WORKERS
+        # Each send above is in the window: the ids more than once, each loaded once.
+        assert f"destination {destination['id']}: " in airflow.log(dag, run_id, load)
+        assert loaded() == [(i, 1) for i in sorted(ids)]

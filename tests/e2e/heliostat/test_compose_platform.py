@@ -23,6 +23,7 @@ import pytest
 from tests.infra.compose_platforms import (
     PLATFORM_LABEL,
     PlatformUnderTest,
+    clickstream_admin,
     container_of,
     get_inside,
     remove_platform,
@@ -73,17 +74,6 @@ def post(platform: PlatformUnderTest, path: str, body: dict, write_key: str) -> 
             return answer.status
     except urllib.error.HTTPError as error:
         return error.code
-
-
-def clickstream_admin(client: docker.DockerClient, platform: PlatformUnderTest,
-                      *args: str) -> dict:
-    """`python -m clickstream admin …` inside an Event API container, as an operator
-    would run it."""
-    container = client.containers.get(f"{platform.name}-event-api-1")
-    result = container.exec_run(["python3", "-m", "clickstream", "admin", *args,
-                                 "--output", "json"])
-    assert result.exit_code == 0, result.output.decode()
-    return json.loads(result.output.decode().strip().splitlines()[-1])
 
 
 def test_every_service_is_healthy(default_platform: PlatformUnderTest,

@@ -160,7 +160,8 @@ def test_warehouse_and_redis_destinations_by_the_api_passwords_masked(admin, cli
     made = api.post(f"/api/v1/apps/{app_id}/destinations", headers=bearer, json={
         "name": "Warehouse", "kind": "warehouse", "enabled": False,
         "settings": {"dsn": "postgresql://loader:hunter2@wh.example.com/events",
-                     "schema": "shop_events", "batch_size": 500, "flush_seconds": 0.5}})
+                     "schema": "shop_events", "batch_size": 500, "flush_seconds": 0.5,
+                     "load": "batch"}})
     assert made.status_code == 201, made.get_json()
     body = made.get_json()
     assert made.headers["Location"] == f"/api/v1/apps/{app_id}/destinations/{body['id']}"
@@ -174,6 +175,7 @@ def test_warehouse_and_redis_destinations_by_the_api_passwords_masked(admin, cli
     by_id = {d.id: d for d in stored(clickstream_dsn, app_id)}
     warehouse = by_id[body["id"]]
     assert warehouse.settings["dsn"] == "postgresql://loader:hunter2@wh.example.com/events"
+    assert warehouse.settings["load"] == "batch"
     assert not warehouse.enabled
     redis_dest = by_id[profiles.get_json()["id"]]
     assert (redis_dest.kind, redis_dest.settings, redis_dest.filters, redis_dest.enabled) == (

@@ -19,6 +19,13 @@ install -m 0644 /recipe/hook.sh /usr/local/lib/heliostat/entrypoint.d/50-airflow
 install -m 0755 /recipe/airflow-url.py /usr/local/lib/heliostat/airflow-url
 install -m 0755 /recipe/airflow-migrate.sh /usr/local/bin/airflow-migrate
 install -m 0755 /recipe/airflow-log-rotation.py /usr/local/bin/airflow-log-rotation
+# The clickstream package beside Airflow in the venv (its processes do not run here): the
+# warehouse batch DAG loads with it.
+site="$(/opt/heliostat/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+cp -r /src/services/clickstream "$site/clickstream"
+find "$site/clickstream" -name __pycache__ -prune -exec rm -rf {} +
+/opt/heliostat/venv/bin/python -m compileall -q "$site/clickstream"
+
 # The DAGs that ship with the platform: a DAG bundle of their own, beside the user's
 # dags folder (which an image built on this one, or a host folder, fills).
 install -d -m 0755 /opt/heliostat/dags
@@ -28,5 +35,5 @@ install -m 0644 /recipe/dags/*.py /opt/heliostat/dags/
 # AIRFLOW_HOME: Airflow writes a default configuration where it finds none).
 check_home="$(mktemp -d)"
 AIRFLOW_HOME="$check_home" /opt/heliostat/venv/bin/python -c \
-  'import airflow.providers.celery, airflow.providers.fab, airflow.providers.postgres, flower, psycopg2, redis, statsd'
+  'import airflow.providers.celery, airflow.providers.fab, airflow.providers.postgres, flower, psycopg2, redis, statsd, clickstream.batch_load'
 rm -rf "$check_home"
