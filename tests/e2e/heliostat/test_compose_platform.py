@@ -290,13 +290,17 @@ def test_one_prometheus_down_the_other_has_everything_and_a_service_down_alerts(
 
 def test_the_stores_and_the_gateway_are_scraped_through_their_exporters(
         default_platform: PlatformUnderTest, compose_engine: docker.DockerClient):
-    """Exporters beside Postgres, Redis and the gateway, scraped as their services. The
-    Postgres exporter's login reads every module's sessions (pg_monitor), not their data."""
+    """Exporters beside Postgres, Redis and the gateway, and the JMX exporter in Kafka,
+    scraped as their services. The Postgres exporter's login reads every module's
+    sessions (pg_monitor), not their data."""
     platform = default_platform
     prometheus = replica(compose_engine, platform, "prometheus-0")
     wait_for("every exporter scraped and its store up", lambda: all(
-        query(prometheus, f"{metric} == 1") for metric in ("pg_up", "redis_up", "nginx_up")),
-        120, 1)
+        query(prometheus, f"{metric} == 1") for metric in (
+            "pg_up", "redis_up", "nginx_up",
+            "sum(kafka_controller_kafkacontroller_activecontrollercount)")), 120, 1)
+    assert query(prometheus, "kafka_server_replicamanager_partitioncount > 0")
+    assert query(prometheus, "sum(kafka_server_replicamanager_underreplicatedpartitions) == 0")
     assert query(prometheus, 'pg_stat_activity_count{datname="clickstream", state="idle"} > 0')
     assert query(prometheus, "redis_connected_clients > 1")  # the exporter and the platform
 
