@@ -48,6 +48,7 @@ class Service:
     ready: dict[str, Any] | None
     metrics: dict[str, Any] | None
     volumes: list[dict[str, Any]]
+    host_folders: list[dict[str, Any]]
     files: list[dict[str, Any]]
     sidecars: list[dict[str, Any]]
     depends_on: list[str]
@@ -236,6 +237,7 @@ def _service(module: Module, name: str, spec: dict[str, Any], values: dict[str, 
         ready=spec.get("ready"),
         metrics=spec.get("metrics"),
         volumes=spec.get("volumes", []),
+        host_folders=spec.get("host_folders", []),
         files=spec.get("files", []),
         sidecars=_sidecars(name, spec, values),
         depends_on=[d for d in spec.get("depends_on", []) if d not in external],

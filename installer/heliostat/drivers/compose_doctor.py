@@ -110,6 +110,7 @@ class ComposeDoctor:
             ("ports", self.ports_check),
             ("bundle", self.bundle_check),
             ("images", self.images_check),
+            ("host-folders", self.host_folders_check),
             ("state-dir", lambda: state_dir_finding(self.target.state_dir)),
             ("ledger-lock", lambda: ledger_lock_finding(self.target.state_dir)),
             *self.shipped_checks(),
@@ -211,6 +212,10 @@ class ComposeDoctor:
                 measured, str(engine.info.get("DockerRootDir") or "")):
             note += ", the filesystem of the Docker data root too"
         return state_dir_space_rule(str(directory), figures.f_bavail * figures.f_frsize, note)
+
+    def host_folders_check(self) -> Finding:
+        engine, _ = self._connection
+        return host_folders_finding(self.target.model, engine is None or engine.local)
 
     # -- ports --
 
@@ -611,6 +616,29 @@ def read_bundle(path: Path, model: PlatformModel) -> BundleState:
 
 
 # -- the state directory and the lock --
+
+def host_folders_finding(model: PlatformModel, engine_is_here: bool) -> Finding:
+    """The folders of this host the platform mounts (`host_folder` settings): there, and
+    directories. The engine refuses to start a container whose bind source is missing."""
+    folders = sorted({(h["host_path"], s.name) for s in model.services
+                      for h in s.host_folders})
+    if not folders:
+        return Finding.ok("the platform mounts no folder of the host")
+    paths = sorted({path for path, _ in folders})
+    if not engine_is_here:
+        return Finding.warn(f"{', '.join(paths)} must exist on the engine's host, which is "
+                            "not this one: not checked",
+                            "run `heliostat doctor` on the engine's host (or over ssh://)")
+    missing = [(path, service) for path, service in folders if not Path(path).is_dir()]
+    if missing:
+        named = sorted({path for path, _ in missing})
+        services = sorted({service for _, service in missing})
+        return Finding.fail(f"not a directory on this host: {', '.join(named)} (mounted by "
+                            f"{', '.join(services)})",
+                            f"create it (`mkdir -p {named[0]}`) or change the `host_folder` "
+                            "setting in platform.yaml")
+    return Finding.ok(f"{', '.join(paths)}: there, mounted read-only")
+
 
 def state_dir_finding(directory: Path) -> Finding:
     uid = os.getuid()

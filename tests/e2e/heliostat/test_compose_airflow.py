@@ -83,6 +83,9 @@ def airflow_platform(compose_engine: docker.DockerClient,
     batch DAG; the tests below share it."""
     name = unique_platform_name()
     platform = PlatformUnderTest(name, tmp_path_factory.mktemp("airflow-platform"))
+    dags = tmp_path_factory.mktemp("dags")
+    dags.chmod(0o755)  # Airflow's uid reads it
+    platform.dags_folder = dags  # type: ignore[attr-defined]
     platform.config.write_text(textwrap.dedent(f"""\
         apiVersion: heliostat/v1
         name: {platform.name}
@@ -94,7 +97,8 @@ def airflow_platform(compose_engine: docker.DockerClient,
             workers: {{webhook: {{enabled: false}}, warehouse: {{enabled: false}},
                       redis: {{enabled: false}}}}
           monitoring: {{enabled: false}}
-          airflow: {{enabled: true, workers: {{replicas: 2, concurrency: 2}}}}
+          airflow: {{enabled: true, workers: {{replicas: 2, concurrency: 2}},
+                    dags: {{host_folder: "{dags}"}}}}
         """))
     started = time.monotonic()
     installed = platform.run("install", timeout=1500)
@@ -245,3 +249,32 @@ def test_the_warehouse_batch_dag_loads_a_window_once_however_often_it_runs(
         # Each send above is in the window: the ids more than once, each loaded once.
         assert f"destination {destination['id']}: " in airflow.log(dag, run_id, load)
         assert loaded() == [(i, 1) for i in sorted(ids)]
+
+
+def test_a_dag_dropped_into_the_host_folder_runs_on_the_workers(
+        airflow_platform: PlatformUnderTest) -> None:
+    """The demo's way to DAGs: a file written into `modules.airflow.dags.host_folder` on the
+    installed platform's host is found, parsed and run, with no image built."""
+    marker = f"hello from the host folder {uuid.uuid4().hex}"
+    dag_id = f"host_folder_{uuid.uuid4().hex[:8]}"
+    path = airflow_platform.dags_folder / f"{dag_id}.py"  # type: ignore[attr-defined]
+    path.write_text(textwrap.dedent(f"""\
+        import datetime
+        from airflow.sdk import dag, task
+
+        @dag(dag_id={dag_id!r}, schedule=None, start_date=datetime.datetime(2024, 1, 1),
+             is_paused_upon_creation=False)
+        def from_the_host():
+            @task
+            def hello():
+                print({marker!r})
+            hello()
+
+        from_the_host()
+        """))
+    path.chmod(0o644)
+    airflow = Airflow(airflow_platform)
+    run_id = airflow.run_dag(dag_id)
+    (instance,) = airflow.task_instances(dag_id, run_id)
+    assert instance["hostname"] in WORKERS
+    assert marker in airflow.log(dag_id, run_id, instance)

@@ -44,6 +44,7 @@ from heliostat.doctor import (
 from heliostat.drivers.compose_doctor import (
     ComposeDoctor,
     engine_time,
+    host_folders_finding,
     ledger_lock_finding,
     port_holder,
     published_ports,
@@ -474,3 +475,22 @@ def test_a_mistake_in_platform_yaml_exits_2(tmp_path):
 def test_a_bundle_that_is_a_directory_is_a_usage_error(tmp_path):
     result = heliostat("doctor", "--bundle", str(tmp_path))
     assert result.returncode == 2 and "is a directory" in result.stderr
+
+
+def test_host_folders_must_be_directories_on_the_engines_host(tmp_path: Path):
+    from heliostat.config import config_from_document
+    from heliostat.model import build_model
+    from heliostat.yaml_source import load_yaml_text
+
+    def model(folder: Path):
+        return build_model(config_from_document(load_yaml_text(
+            "apiVersion: heliostat/v1\nname: x\nprofile: compose\nmodules: {airflow: "
+            f"{{enabled: true, dags: {{host_folder: {folder}}}}}}}\n", "p.yaml")))
+
+    missing = host_folders_finding(model(tmp_path / "dags"), engine_is_here=True)
+    assert missing.status == "fail"
+    assert f"not a directory on this host: {tmp_path / 'dags'} (mounted by " in missing.text
+    assert "airflow-dag-processor" in missing.text and "mkdir -p" in missing.fix
+    (tmp_path / "dags").mkdir()
+    assert host_folders_finding(model(tmp_path / "dags"), engine_is_here=True).status == "ok"
+    assert host_folders_finding(model(tmp_path / "x"), engine_is_here=False).status == "warn"

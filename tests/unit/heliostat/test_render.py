@@ -181,3 +181,30 @@ def test_every_profile_renders_every_module(profile, default_config):
     names = " ".join(m.text() for m in render_manifests(build_model(config)))
     for service in ("airflow-scheduler", "event-router", "alertmanager", "commander"):
         assert service in names
+
+
+def test_a_host_folder_is_mounted_read_only_on_every_target():
+    config = config_from_document(load_yaml_text(
+        "apiVersion: heliostat/v1\nname: x\nprofile: compose\n"
+        "modules: {airflow: {enabled: true, dags: {host_folder: /srv/dags}}}\n", "p.yaml"))
+    model = build_model(config)
+    assert model.service("airflow-dag-processor").host_folders == [
+        {"host_path": "/srv/dags", "path": "/opt/airflow/dags"}]
+    assert model.service("airflow-scheduler").host_folders == []  # it reads no DAG files
+    (compose,) = render_manifests(model)
+    mounts = compose.body["services"]["airflow-worker-0"]["volumes"]
+    assert {"type": "bind", "source": "/srv/dags", "target": "/opt/airflow/dags",
+            "read_only": True} in mounts
+    kubernetes = {m.filename: m.body for m in render_manifests(
+        build_model(config.with_profile("kubernetes")))}
+    pod = kubernetes["deployment-airflow-dag-processor.yaml"]["spec"]["template"]["spec"]
+    assert {"name": "host-1", "hostPath": {"path": "/srv/dags", "type": "Directory"}} in (
+        pod["volumes"])
+    assert {"name": "host-1", "mountPath": "/opt/airflow/dags", "readOnly": True} in (
+        pod["containers"][0]["volumeMounts"])
+    marathon = render_manifests(build_model(config.with_profile("marathon")))
+    apps = {a["id"]: a for a in marathon[0].body["apps"]}
+    assert {"containerPath": "/opt/airflow/dags", "hostPath": "/srv/dags", "mode": "RO"} in (
+        apps["/x/airflow-dag-processor"]["container"]["volumes"])
+    worker = next(m.body for m in marathon if m.body["id"] == "/x/airflow-worker-0")
+    assert {"name": "host-1", "host": "/srv/dags"} in worker["volumes"]
