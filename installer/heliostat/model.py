@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -152,6 +153,7 @@ def build_model(config: PlatformConfig) -> PlatformModel:
     _check_image_overrides(config, services)
     routes = tuple({"service": s.name, **p} for s in services for p in s.ports if p["public"])
     files_context = {**context, "services": services, "routes": routes,
+                     "scrape_jobs": scrape_jobs(services),
                      "peers": _peers_namer(profile, host)}
     services = [_with_files(s, module, files_context)
                 for s, (module, _, _) in zip(services, specs, strict=True)]
@@ -330,9 +332,26 @@ def _sidecars(service: str, spec: dict[str, Any], values: dict[str, Any]) -> lis
         if foreign:
             raise CatalogError(f"sidecar {sc['name']} of {service} mounts secrets its service "
                                f"does not: {foreign}")
-        sidecars.append({"env": {}, "volumes": [], "secrets": [], "resources": spec["resources"],
-                         **sc, "image_ref": image_reference(sc["image"], values)})
+        if sc.get("metrics"):
+            sc["metrics"] = {"path": "/metrics", **sc["metrics"]}
+        sidecars.append({"env": {}, "volumes": [], "secrets": [], "metrics": None,
+                         "resources": spec["resources"], **sc,
+                         "image_ref": image_reference(sc["image"], values)})
     return sidecars
+
+
+def scrape_jobs(services: Iterable[Service]) -> list[dict[str, Any]]:
+    """What Prometheus scrapes: each service's metrics and those of each sidecar that
+    serves its own (job `<service>-<sidecar>`), with the replicas that answer."""
+    jobs = []
+    for service in services:
+        served = [(service.name, service.metrics)] + [
+            (f"{service.name}-{sc['name']}", sc["metrics"]) for sc in service.sidecars]
+        jobs += [{"job": job, "service": service, "module": service.module,
+                  "port": metrics["port"], "path": metrics["path"],
+                  "replicas": service.replicas}
+                 for job, metrics in served if metrics and service.kind != "job"]
+    return jobs
 
 
 def _secrets(modules: list[Module], stores: dict[str, Any],

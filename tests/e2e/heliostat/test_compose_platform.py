@@ -291,8 +291,9 @@ def test_one_prometheus_down_the_other_has_everything_and_a_service_down_alerts(
 def test_the_stores_and_the_gateway_are_scraped_through_their_exporters(
         default_platform: PlatformUnderTest, compose_engine: docker.DockerClient):
     """Exporters beside Postgres, Redis and the gateway, and the JMX exporter in Kafka,
-    scraped as their services. The Postgres exporter's login reads every module's
-    sessions (pg_monitor), not their data."""
+    scraped as their services, and the volume-usage sidecars beside everything with a
+    volume. The Postgres exporter's login reads every module's sessions (pg_monitor), not
+    their data."""
     platform = default_platform
     prometheus = replica(compose_engine, platform, "prometheus-0")
     wait_for("every exporter scraped and its store up", lambda: all(
@@ -300,6 +301,18 @@ def test_the_stores_and_the_gateway_are_scraped_through_their_exporters(
             "pg_up", "redis_up", "nginx_up",
             "sum(kafka_controller_kafkacontroller_activecontrollercount)")), 120, 1)
     assert query(prometheus, "kafka_server_replicamanager_partitioncount > 0")
+    # Beside each service with a volume: its volume's fill, that volume alone.
+    # (Each job, not each replica: prometheus-1's sidecar stays down once the test above
+    # stopped prometheus-1 for a while, see the entrypoint.)
+    wait_for("the volume-usage sidecars scraped", lambda: query(
+        prometheus, 'count(count by (job) (up{job=~".+-volume-usage"} == 1)) == 5'), 60, 1)
+    volumes = {(r["metric"]["job"], r["metric"]["mountpoint"]) for r in query(
+        prometheus, "node_filesystem_avail_bytes / node_filesystem_size_bytes < 1")}
+    assert volumes == {("postgres-volume-usage", "/var/lib/postgresql/data"),
+                       ("redis-volume-usage", "/var/lib/redis"),
+                       ("kafka-volume-usage", "/var/lib/kafka"),
+                       ("registry-volume-usage", "/var/lib/registry"),
+                       ("prometheus-volume-usage", "/var/lib/prometheus")}, volumes
     assert query(prometheus, "sum(kafka_server_replicamanager_underreplicatedpartitions) == 0")
     assert query(prometheus, 'pg_stat_activity_count{datname="clickstream", state="idle"} > 0')
     assert query(prometheus, "redis_connected_clients > 1")  # the exporter and the platform

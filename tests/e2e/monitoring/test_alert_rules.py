@@ -14,7 +14,7 @@ import yaml
 
 from heliostat.catalog import load_modules
 from heliostat.config import config_from_document
-from heliostat.model import PlatformModel, build_model
+from heliostat.model import PlatformModel, build_model, scrape_jobs
 from heliostat.yaml_source import load_yaml_text
 
 IMAGE = "heliostat/prometheus:0.1.0"
@@ -43,7 +43,8 @@ def scraped_jobs() -> dict[str, int]:
     model = every_module_platform()
     jobs = [c["job_name"] for c in yaml.safe_load(prometheus_file("prometheus.yml"))[
         "scrape_configs"]]
-    return {job: model.service(job).replicas for job in jobs}
+    replicas = {j["job"]: j["replicas"] for j in scrape_jobs(model.services)}
+    return {job: replicas[job] for job in jobs}
 
 
 def with_every_other_service_up(tests: dict) -> dict:
@@ -101,6 +102,7 @@ def test_every_scraped_service_has_its_service_down_rule():
         job: f'(count(up{{job="{job}"}} == 1) or vector(0)) < {replicas}'
         for job, replicas in scraped_jobs().items()}
     assert scraped_jobs()["event-api"] == 2  # replicas counted, not only presence
+    assert scraped_jobs()["kafka-volume-usage"] == 1  # and a sidecar's own metrics
 
 
 def test_each_alert_fires_on_what_it_names_and_only_after_its_for(docker_client,

@@ -70,10 +70,12 @@ def test_config_files_are_rendered_from_the_model(default_config):
     model = build_model(default_config)
     (prometheus_yml, _rules) = model.service("prometheus").files
     assert "job_name: event-api" in prometheus_yml["content"]
-    assert "job_name: registry" not in prometheus_yml["content"]  # exposes no metrics
+    assert "job_name: registry\n" not in prometheus_yml["content"]  # exposes no metrics
+    assert "job_name: registry-volume-usage\n" in prometheus_yml["content"]  # its sidecar
     # Postgres's metrics come from its exporter sidecar, with a login of monitoring's own.
     assert "job_name: postgres" in prometheus_yml["content"]
-    (exporter,) = model.service("postgres").sidecars
+    volume_usage, exporter = model.service("postgres").sidecars
+    assert volume_usage["volumes"] == ["data"] and volume_usage["metrics"]["port"] == 9110
     assert exporter["secrets"] == ["postgres-monitoring"]
     assert exporter["env"]["DATA_SOURCE_USER"] == "monitoring"
     assert model.service("postgres").env["POSTGRES_MONITORING_USERS"] == "monitoring"

@@ -132,7 +132,8 @@ def test_marathon_group(example_config):
     manifests = render_manifests(build_model(example_config("marathon")))
     # Services with sidecars (the exporters, the log rotation) are pods.
     assert [m.filename for m in manifests] == [
-        "group-acme.json", "pod-postgres-0.json", "pod-redis-0.json", "pod-gateway.json",
+        "group-acme.json", "pod-postgres-0.json", "pod-redis-0.json", "pod-registry-0.json",
+        "pod-gateway.json", "pod-prometheus-0.json", "pod-prometheus-1.json",
         "pod-airflow-worker-0.json", "pod-airflow-worker-1.json"]
     group = manifests[0].body
     assert group["id"] == "/data/acme"
@@ -144,7 +145,8 @@ def test_marathon_group(example_config):
     assert postgres["scheduling"] == {
         "upgrade": {"minimumHealthCapacity": 0, "maximumOverCapacity": 0},
         "unreachableStrategy": "disabled"}
-    assert [c["name"] for c in postgres["containers"]] == ["postgres", "exporter"]
+    assert [c["name"] for c in postgres["containers"]] == [
+        "postgres", "volume-usage", "exporter"]
     api = apps["/data/acme/event-api"]
     assert api["instances"] == 3
     assert api["healthChecks"][0]["protocol"] == "MESOS_HTTP"
