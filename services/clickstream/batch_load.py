@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 import psycopg
 from confluent_kafka import Consumer, Message, TopicPartition
@@ -67,6 +67,11 @@ def load_window(settings: Settings, destination_id: int, start: datetime, end: d
     if end <= start:
         raise ValueError(f"the window ends ({end.isoformat()}) before it starts "
                          f"({start.isoformat()})")
+    if end > datetime.now(timezone.utc):
+        # Events the router writes before it ends would fall between this window and
+        # the next.
+        raise ValueError(f"the window ends in the future ({end.isoformat()}): load it "
+                         "once it has passed")
     with psycopg.connect(settings.postgres_dsn, connect_timeout=10) as conn:
         destination = storage.get_destination(conn, destination_id)
     if not loaded_in_batches(destination.kind, destination.settings):

@@ -86,6 +86,9 @@ def test_a_window_loads_once_and_the_next_window_takes_up_where_it_ended(pipelin
 
     with pytest.raises(ValueError, match=r"ends .* before it starts"):
         load_window(settings, destination.id, first[1], first[0])
+    with pytest.raises(ValueError, match="ends in the future"):
+        load_window(settings, destination.id, START, datetime.now(timezone.utc)
+                    + timedelta(minutes=1))
     with pytest.raises(ValueError, match=r"destination \d+ \(Live\) is not a warehouse "
                                          r"loaded in batches"):
         load_window(settings, streaming.id, *first)
