@@ -29,7 +29,7 @@ from tests.infra.docker_engines import IsolatedEngine
 from tests.infra.run_dir import RunDir
 
 CHECKS = ["engine", "clock", "memory", "docker-disk", "state-disk", "ports", "bundle",
-          "images", "state-dir", "ledger-lock"]
+          "images", "host-folders", "state-dir", "ledger-lock"]
 
 
 def doctor(platform: PlatformUnderTest, *args: str,
@@ -196,7 +196,7 @@ def test_the_text_report(test_platform: PlatformUnderTest, tmp_path: Path):
                                  "PYTHONIOENCODING": "ascii"})
     assert result.returncode == 1, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("XX engine       cannot reach the Docker engine")
+    assert lines[0].startswith("XX engine        cannot reach the Docker engine")
     assert lines[1].lstrip().startswith("fix: start the Docker daemon")
     assert lines[-1].startswith(f"platform {test_platform.name}: ")
     assert lines[-1].endswith("1 failed; fix what failed, then run `heliostat doctor` again")

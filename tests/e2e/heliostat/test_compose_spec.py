@@ -34,9 +34,10 @@ def test_docker_compose_reads_the_rendered_file(config_file, docker_compose, tmp
     assert result.returncode == 0, result.stderr
     assert "variable is not set" not in result.stderr  # a `$` Compose would have eaten
     project = json.loads(result.stdout)
-    expected = {s.name for s in model.services if s.kind != "stateful"} | {
-        f"{s.name}-{i}{suffix}" for s in model.services if s.kind == "stateful"
-        for i in range(s.replicas) for suffix in ["", *(f"-{c['name']}" for c in s.sidecars)]}
+    expected = {
+        f"{s.name}{replica}{suffix}" for s in model.services
+        for replica in ([f"-{i}" for i in range(s.replicas)] if s.kind == "stateful" else [""])
+        for suffix in ["", *(f"-{c['name']}" for c in s.sidecars)]}
     assert set(project["services"]) == expected
     # Compose interpolates nothing: every `$` in the file is a literal one...
     variables = subprocess.run([*docker_compose, "-f", str(tmp_path / "compose.yaml"), "config",
