@@ -230,9 +230,10 @@ def largest_gap(times: list[float]) -> float:
 
 
 def service_down_alerts(alertmanager: Any, job: str) -> list[dict]:
-    query = urllib.parse.urlencode({"filter": ['alertname="ServiceDown"', f'job="{job}"']},
-                                   doseq=True)
-    alerts = json.loads(get_inside(alertmanager, f"http://127.0.0.1:9093/api/v2/alerts?{query}"))
+    filters = urllib.parse.urlencode({"filter": ['alertname="ServiceDown"', f'job="{job}"']},
+                                     doseq=True)
+    alerts = json.loads(get_inside(alertmanager,
+                                   f"http://127.0.0.1:9093/api/v2/alerts?{filters}"))
     return [a for a in alerts if a["status"]["state"] == "active"]
 
 
