@@ -10,6 +10,8 @@ artifacts; these fixtures start, per test session and only when a test asks for 
 - SSH hosts: containers of heliostat/testbed-sshd:bookworm, user root, key auth only, host
   keys from provisioning; `ssh_docker_host` has /var/run/docker.sock mounted.
 - Registry: Debian's docker-registry, storage per session.
+- Kubernetes: etcd, kube-apiserver (TLS, RBAC), controller manager, scheduler and kwok's
+  simulated nodes (tests/infra/kubernetes_cluster.py), built from the Go module proxy.
 - Browser: Debian's Chromium, headless, driven by Playwright (its own browser download
   is never used): `browser` is the launched browser, shared by the session.
 
@@ -39,6 +41,7 @@ from tests.infra import docker_engine
 from tests.infra.container_faults import ContainerFaults
 from tests.infra.http_sink import HttpSink
 from tests.infra.kafka import KafkaBroker
+from tests.infra.kubernetes_cluster import KubernetesCluster
 from tests.infra.leftovers import remove_owned_docker_objects, sweep_abandoned_runs
 from tests.infra.postgres import PostgresServer
 from tests.infra.redis_server import RedisServer
@@ -204,6 +207,16 @@ def registry(testbed_run: RunDir) -> Iterator[Registry]:
     _provisioned(server.start)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def kubernetes(testbed_run: RunDir) -> Iterator[KubernetesCluster]:
+    """`.kubeconfig` (cluster admin), `.server`, `.kubectl(*args)`, `.kubeconfig_for(user)`,
+    `.stop_apiserver()`, `.start_apiserver()`; storage class `kwok-volume`, three nodes."""
+    cluster = _provisioned(lambda: KubernetesCluster(testbed_run))
+    _provisioned(cluster.start)
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 # starts what is stopped, builds what changed. Safe to run again at any time.
 #
 # Long-lived: dockerd. Per test session (started by tests/infra/fixtures.py from the artifacts
-# prepared here): Postgres, Redis, Kafka, the SSH host containers and the registry.
+# prepared here): Postgres, Redis, Kafka, the SSH host containers, the registry and a
+# Kubernetes control plane.
 set -euo pipefail
 
 INFRA="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -33,4 +34,5 @@ run_step "sshd image" "$INFRA/steps/sshd-image.sh"
 run_step "kafka jars" "$INFRA/steps/kafka-jars.sh"
 run_step "postgres template" "$INFRA/steps/postgres-template.sh"
 run_step "docker compose" "$INFRA/steps/docker-compose.sh"
+run_step "kubernetes" "$INFRA/steps/kubernetes.sh"
 echo "testbed: all steps ready ($(seconds_since "$total_start")s)"
