@@ -12,7 +12,6 @@ import dataclasses
 import functools
 import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -45,9 +44,9 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         from heliostat.drivers.compose_engine import EngineError
         from heliostat.drivers.compose_files import StateFileError
         from heliostat.drivers.compose_objects import ComposeFileError
-        from heliostat.drivers.compose_secrets import SecretSourceError
         from heliostat.ledger_lock import LedgerError
         from heliostat.plan import PlanError
+        from heliostat.secret_values import SecretSourceError
 
         try:
             return command(*args, **kwargs)
@@ -236,7 +235,8 @@ def upgrade(config_file: Path | None, state_dir: Path | None, bundle: Path | Non
     if _installed(ledger) is None and ledger.pending() is None:
         if not install_missing:
             raise UsageProblem(f"platform {target.name} is not installed (no deployed "
-                               f"revision in {target.state_dir}); use `heliostat install`")
+                               f"revision in {ledger.store.location}); use `heliostat "
+                               "install`")
         command = "install"
     loaded = _load_bundle(bundle, target, show)
     _apply(target, target.change(command, bundle=loaded), command, not no_rollback,
@@ -386,9 +386,6 @@ def uninstall(config_file: Path | None, state_dir: Path | None, purge: bool,
     removed = driver.remove_platform_objects(purge)
     for item in removed:
         show(f"  - removed {item}")
-    if purge:
-        shutil.rmtree(target.state_dir, ignore_errors=True)
-        show(f"  - removed {target.state_dir}")
     click.echo(f"platform {target.name} uninstalled"
                + ("" if purge else "; its volumes, secrets and history are kept"))
 

@@ -103,12 +103,10 @@ def _age(seconds: int | None) -> str:
 
 
 def _show_secret(target: Any, name: str) -> None:
-    from heliostat.drivers.compose_secrets import read_secret
-
     if name not in target.model.secrets:
         known = ", ".join(sorted(target.model.secrets)) or "none"
         raise UsageProblem(f"platform {target.name} has no secret {name!r} (it has: {known})")
-    value = read_secret(target.state_dir, name)
+    value = target.secret_value(name)
     if value is None:
         raise UsageProblem(f"secret {name} has not been generated yet: install the platform")
     sys.stdout.write(value + "\n")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import secrets
 import string
+from pathlib import Path
 
 KINDS = ("token", "password", "fernet")
 _PASSWORD_ALPHABET = string.ascii_letters + string.digits
@@ -25,3 +26,20 @@ def generate(kind: str) -> str:
     if kind == "fernet":
         return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii")
     raise ValueError(f"unknown kind of generated secret: {kind!r} (expected one of {KINDS})")
+
+
+class SecretSourceError(Exception):
+    """A secret to be read from a file on this host cannot be read; the user can fix it."""
+
+
+def read_source(name: str, path: Path) -> str:
+    """A secret platform.yaml says to read from a file on the installing host."""
+    try:
+        # One trailing newline is how editors end a file, not part of a password.
+        return path.read_text(encoding="utf-8").removesuffix("\n")
+    except OSError as exc:
+        raise SecretSourceError(f"secret {name}: cannot read {path} ({exc.strerror or exc}); "
+                                "platform.yaml names it as the file holding the password") \
+            from None
+    except UnicodeDecodeError:
+        raise SecretSourceError(f"secret {name}: {path} is not UTF-8 text") from None

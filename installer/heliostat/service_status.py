@@ -21,7 +21,7 @@ def platform_summary(name: str, driver: Any, ledger: Ledger) -> dict[str, Any]:
     # still being applied.
     source = deployed or pending
     desired = driver.desired_objects(source.manifests if source else {})
-    rows = service_rows(desired, driver.live_containers(), driver.observe())
+    rows = driver.service_rows(desired, driver.observe())
     return {
         "platform": name,
         "revision": None if deployed is None else {

@@ -1,8 +1,9 @@
 """From platform.yaml to what the apply commands work on: the rendered manifests and the
 driver of the platform's target.
 
-Only the Compose target can be applied so far (on the local engine, or on the engine of an
-SSH host by the copy of heliostat the ssh transport runs there); the others render.
+Compose targets are applied on the local engine, or on the engine of an SSH host by the copy
+of heliostat the ssh transport runs there; Kubernetes targets through the cluster's API
+(heliostat.target_kubernetes); Marathon only renders so far.
 """
 
 from __future__ import annotations
@@ -79,6 +80,12 @@ class Target:
 
         return platform_access(self.model, secrets_directory(self.state_dir))
 
+    def secret_value(self, name: str) -> str | None:
+        """A secret's value, for `status --show-secret`; None before the first install."""
+        from heliostat.drivers.compose_secrets import read_secret
+
+        return read_secret(self.state_dir, name)
+
     def image_ids(self) -> dict[str, str]:
         """reference -> image id, for the images the engine holds (the rest fail at apply)."""
         import docker.errors
@@ -92,14 +99,21 @@ class Target:
         return ids
 
 
-def open_target(config: PlatformConfig, state_dir: Path | None = None) -> Target:
+def open_target(config: PlatformConfig, state_dir: Path | None = None) -> Any:
     """The target of `config`; `state_dir` moves the directory that holds every platform's
     ledger and secrets (target.compose.state_dir) for this command."""
     where = config.document.file
+    if config.profile == "kubernetes":
+        from heliostat.target_kubernetes import KubernetesTarget
+
+        kubernetes = config.values["target"]["kubernetes"]
+        return KubernetesTarget(config, build_model(config), kubeconfig=kubernetes["kubeconfig"],
+                                context=kubernetes["context"])
     if config.profile != "compose":
         raise InvalidInput.single(where, f"{config.profile} platforms cannot be applied yet: "
-                                  "heliostat installs onto Docker (profile: compose); "
-                                  "`heliostat render` writes the manifests for the others",
+                                  "heliostat installs onto Docker (profile: compose) and "
+                                  "Kubernetes; `heliostat render` writes the manifests for "
+                                  "the others",
                                   line=config.document.line_of(("profile",)), path="profile")
     compose = config.values["target"]["compose"]
     from heliostat.transports.local import is_local

@@ -21,7 +21,7 @@ import yaml
 from tests.infra.kubernetes_pki import ClusterPki, KeyPair
 from tests.infra.processes import ManagedProcess, free_port
 from tests.infra.run_dir import RunDir
-from tests.infra.settings import NotProvisioned, cache_dir, pinned, require
+from tests.infra.settings import INFRA, NotProvisioned, cache_dir, pinned, require
 
 STORAGE_CLASS = "kwok-volume"
 NODES = ("kwok-node-0", "kwok-node-1", "kwok-node-2")
@@ -37,6 +37,26 @@ STAGES = (
     "volume/fast/pvc-delete.yaml",
     "volume/fast/pv-delete.yaml",
 )
+
+
+# Ours: a pod whose image reference contains `never-starts` waits in ImagePullBackOff.
+NEVER_STARTS = INFRA / "kwok_stages" / "pod-image-never-starts.yaml"
+_STARTS = {"key": '.spec.containers.[] | select( .image | contains("never-starts") ) | .name',
+           "operator": "DoesNotExist"}
+
+
+def kwok_stages(stage_home: Path) -> str:
+    """kwok's stages, its pods' ones kept off the images that never start, and ours."""
+    documents = []
+    for stage in STAGES:
+        document = yaml.safe_load(require(stage_home / stage, f"kwok's {stage} stage")
+                                  .read_text())
+        if document["spec"]["resourceRef"]["kind"] == "Pod" and \
+                document["metadata"]["name"] in ("pod-ready", "pod-complete"):
+            document["spec"]["selector"]["matchExpressions"].append(_STARTS)
+        documents.append(document)
+    documents.append(yaml.safe_load(NEVER_STARTS.read_text()))
+    return yaml.safe_dump_all(documents)
 
 
 def kubernetes_home() -> Path:
@@ -120,10 +140,7 @@ class KubernetesCluster:
             "--leader-elect=false",
         ], run)
         stages = self.dir / "kwok-stages.yaml"
-        stage_home = home / "stages"
-        stages.write_text("\n---\n".join(
-            require(stage_home / stage, f"kwok's {stage} stage").read_text()
-            for stage in STAGES))
+        stages.write_text(kwok_stages(home / "stages"))
         kwok_kubeconfig = write_kubeconfig(
             self.dir / "kwok.kubeconfig", self.server, pki.ca, pki.kwok, "kwok-controller")
         self._kwok = ManagedProcess("kwok", [

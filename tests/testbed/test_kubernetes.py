@@ -4,6 +4,7 @@ and started again with its state intact."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -110,3 +111,24 @@ def test_the_api_server_stops_and_starts_with_its_state(
     kept = kubernetes.kubectl("get", "configmap", "kept", "-n", namespace,
                               "-o", "jsonpath={.data.a}")
     assert kept.stdout == "1"
+
+
+def test_an_image_that_never_starts_waits_in_image_pull_back_off(
+    kubernetes: KubernetesCluster, namespace: str
+) -> None:
+    """The test bed's stand-in for an image a node cannot pull: a failed rollout."""
+    kubernetes.kubectl("run", "stuck", "--image=registry.invalid/never-starts:1",
+                       "-n", namespace)
+
+    def waiting_reason() -> str:
+        return kubernetes.kubectl(
+            "get", "pod", "stuck", "-n", namespace, "-o",
+            "jsonpath={.status.containerStatuses[0].state.waiting.reason}").stdout
+
+    deadline = time.monotonic() + 60
+    while waiting_reason() != "ImagePullBackOff":
+        assert time.monotonic() < deadline, "the pod never reached ImagePullBackOff"
+        time.sleep(0.2)
+    ready = kubernetes.kubectl("get", "pod", "stuck", "-n", namespace, "-o",
+                               "jsonpath={.status.conditions[?(@.type=='Ready')].status}")
+    assert ready.stdout == "False"

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -180,6 +181,13 @@ class ComposeDriver:
 
     # -- beyond the protocol: for status and uninstall --
 
+    def service_rows(self, desired: list[DesiredObject],
+                     live: dict[str, LiveObject]) -> list[dict[str, Any]]:
+        """`heliostat status`'s row per service: its containers, ready of desired."""
+        from heliostat.service_status import service_rows
+
+        return service_rows(desired, self.live_containers(), live)
+
     def live_containers(self) -> dict[str, Container]:
         """Every container of this platform that heliostat made, by the key observe() uses."""
         live = {}
@@ -190,7 +198,8 @@ class ComposeDriver:
         return live
 
     def remove_platform_objects(self, purge: bool) -> list[str]:
-        """The network and config files go; volumes and secrets only with `purge`.
+        """The network and config files go; volumes, secrets and the ledger only with
+        `purge`.
         Containers are removed by an ordinary plan (uninstall applies empty manifests)."""
         removed = []
         for container in self._containers():  # strays a plan could not name
@@ -205,6 +214,8 @@ class ComposeDriver:
             for volume in self.engine.volumes({PLATFORM_LABEL: self.platform}):
                 self.engine.remove_volume(volume)
                 removed.append(f"volume {volume}")
+            shutil.rmtree(self.state_dir, ignore_errors=True)  # the secrets and the ledger
+            removed.append(str(self.state_dir))
         return removed
 
     # -- helpers --

@@ -20,10 +20,6 @@ from heliostat.drivers.compose_files import StateFileError, create_file, write_f
 SECRETS = "secrets"
 
 
-class SecretSourceError(Exception):
-    """A secret to be read from a file on this host cannot be read; the user can fix it."""
-
-
 def secrets_directory(state_dir: Path) -> Path:
     return state_dir / SECRETS
 
@@ -40,7 +36,7 @@ def ensure_secrets(declared: Mapping[str, Mapping[str, Any]], state_dir: Path) -
     for name, spec in sorted(declared.items()):
         path = directory / name
         if spec.get("from_file"):
-            value = _read_source(name, Path(str(spec["from_file"])).expanduser())
+            value = secret_values.read_source(name, Path(str(spec["from_file"])).expanduser())
             if _read(path) != value:
                 write_file(path, value.encode("utf-8"), 0o600)
         else:
@@ -63,15 +59,3 @@ def _read(path: Path) -> str | None:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-
-
-def _read_source(name: str, path: Path) -> str:
-    try:
-        # One trailing newline is how editors end a file, not part of a password.
-        return path.read_text(encoding="utf-8").removesuffix("\n")
-    except OSError as exc:
-        raise SecretSourceError(f"secret {name}: cannot read {path} ({exc.strerror or exc}); "
-                                "platform.yaml names it as the file holding the password") \
-            from None
-    except UnicodeDecodeError:
-        raise SecretSourceError(f"secret {name}: {path} is not UTF-8 text") from None

@@ -23,9 +23,9 @@ def write(tmp_path: Path, text: str) -> str:
 
 @pytest.mark.parametrize("verb", ["install", "upgrade", "diff", "status", "history"])
 def test_only_compose_platforms_can_be_applied(tmp_path, verb):
-    result = heliostat(verb, "-f", write(tmp_path, "profile: kubernetes\n"))
+    result = heliostat(verb, "-f", write(tmp_path, "profile: marathon\n"))
     assert result.returncode == 2
-    assert "platform.yaml:3: profile: kubernetes platforms cannot be applied yet" in result.stderr
+    assert "platform.yaml:3: profile: marathon platforms cannot be applied yet" in result.stderr
 
 
 def test_an_unreachable_ssh_docker_host_is_one_line_saying_what_to_check(tmp_path):

@@ -9,7 +9,8 @@ import pytest
 
 from heliostat import secret_values
 from heliostat.drivers.compose_files import secret_for_user, write_config
-from heliostat.drivers.compose_secrets import SecretSourceError, ensure_secrets, read_secret
+from heliostat.drivers.compose_secrets import ensure_secrets, read_secret
+from heliostat.secret_values import SecretSourceError
 
 
 def mode(path) -> int:

@@ -1,0 +1,82 @@
+"""Whether a Kubernetes object is rolled out, read from its status as `kubectl rollout
+status` reads it: the controller saw the latest generation, every replica is updated and
+ready (available, for a Deployment), a Job completed. Objects without a rollout are healthy
+once the API server took them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from heliostat.driver import ObservedHealth
+
+# Container states that do not pass by waiting: the image cannot be pulled, the process
+# keeps crashing, its configuration cannot be made.
+STUCK_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName",
+                           "CrashLoopBackOff", "CreateContainerConfigError",
+                           "CreateContainerError", "RunContainerError"})
+DEFAULT_TIMEOUT = 300.0
+JOB_TIMEOUT = 900.0
+
+
+def rollout(obj: dict[str, Any]) -> tuple[ObservedHealth, str]:
+    """(health, why it is not healthy yet) of one object."""
+    kind = obj.get("kind")
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    if kind == "Job":
+        return _job(status)
+    if kind not in ("Deployment", "StatefulSet", "DaemonSet"):
+        return "healthy", ""
+    generation = obj.get("metadata", {}).get("generation", 0)
+    if status.get("observedGeneration", 0) < generation:
+        return "starting", "its controller has not seen the latest change yet"
+    if kind == "Deployment":
+        for condition in status.get("conditions") or []:
+            if condition.get("type") == "Progressing" and \
+                    condition.get("reason") == "ProgressDeadlineExceeded":
+                return "unhealthy", condition.get("message") or "its rollout made no progress"
+    wanted = spec.get("replicas", 1)
+    updated = status.get("updatedReplicas", 0)
+    ready = status.get("availableReplicas" if kind == "Deployment" else "readyReplicas", 0)
+    if updated < wanted:
+        return "starting", f"{updated} of {wanted} replicas updated"
+    if kind == "Deployment" and status.get("replicas", 0) > updated:
+        return "starting", f"{status['replicas'] - updated} old replicas still running"
+    if kind == "StatefulSet" and status.get("updateRevision") and \
+            status.get("currentRevision") != status.get("updateRevision") and \
+            (spec.get("updateStrategy") or {}).get("type", "RollingUpdate") == "RollingUpdate":
+        return "starting", "replicas still on the previous revision"
+    if ready < wanted:
+        return "starting", f"{ready} of {wanted} replicas ready"
+    return "healthy", ""
+
+
+def _job(status: dict[str, Any]) -> tuple[ObservedHealth, str]:
+    for condition in status.get("conditions") or []:
+        if condition.get("status") != "True":
+            continue
+        if condition.get("type") == "Complete":
+            return "healthy", ""
+        if condition.get("type") == "Failed":
+            return "unhealthy", condition.get("message") or condition.get("reason") or "failed"
+    return "starting", "not completed yet"
+
+
+def stuck_pod(pods: list[dict[str, Any]]) -> str:
+    """Why a pod of the rollout will not get ready by waiting longer, or ""."""
+    for pod in pods:
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        statuses += (pod.get("status") or {}).get("initContainerStatuses") or []
+        for container in statuses:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") in STUCK_REASONS:
+                detail = f": {waiting['message']}" if waiting.get("message") else ""
+                return (f"pod {pod['metadata']['name']}, container {container.get('name')}: "
+                        f"{waiting['reason']}{detail}")
+    return ""
+
+
+def health_timeout(obj: dict[str, Any]) -> float:
+    if obj.get("kind") == "Job":
+        return JOB_TIMEOUT
+    deadline = (obj.get("spec") or {}).get("progressDeadlineSeconds")
+    return float(deadline) if deadline else DEFAULT_TIMEOUT
