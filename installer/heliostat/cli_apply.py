@@ -23,10 +23,44 @@ import click
 from heliostat.cli import EXIT_FAILURE, EXIT_INVALID, _load, config_option, output_option
 from heliostat.cli import reports_errors as reports_input_errors
 
-state_dir_option = click.option(
-    "--state-dir", type=click.Path(file_okay=False, path_type=Path),
-    help="Directory holding every platform's ledger and secrets on the Docker host "
-         "(default: target.compose.state_dir, /var/lib/heliostat).")
+TARGET_OVERRIDES = "heliostat.target_overrides"  # click context meta: --kubeconfig & co.
+
+
+def _override(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value:
+        ctx.meta.setdefault(TARGET_OVERRIDES, {})[param.name] = value
+    return value
+
+
+_target_options = (
+    click.option(
+        "--state-dir", type=click.Path(file_okay=False, path_type=Path),
+        help="Directory holding every platform's ledger and secrets on the Docker host "
+             "(default: target.compose.state_dir, /var/lib/heliostat)."),
+    click.option("--kubeconfig", expose_value=False, callback=_override,
+                 help="Kubernetes: the kubeconfig file (default: target.kubernetes.kubeconfig, "
+                      "else $KUBECONFIG, else ~/.kube/config)."),
+    click.option("--context", expose_value=False, callback=_override,
+                 help="Kubernetes: the kubeconfig context (default: target.kubernetes.context, "
+                      "else the current one)."),
+    click.option("--namespace", "-n", expose_value=False, callback=_override,
+                 help="Kubernetes: the platform's namespace (default: "
+                      "target.kubernetes.namespace, else the platform's name)."),
+)
+
+
+def state_dir_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Where the platform's target is: --state-dir (Compose), --kubeconfig, --context and
+    --namespace (Kubernetes)."""
+    for option in reversed(_target_options):
+        command = option(command)
+    return command
+
+
+force_conflicts_option = click.option(
+    "--force-conflicts", is_flag=True, expose_value=False, callback=_override,
+    help="Kubernetes: take over fields another field manager set (kubectl, a controller) "
+         "instead of stopping at the conflict.")
 no_rollback_option = click.option(
     "--no-rollback", is_flag=True,
     help="On a failed health gate, leave the platform as it is for debugging.")
@@ -44,6 +78,7 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         from heliostat.drivers.compose_engine import EngineError
         from heliostat.drivers.compose_files import StateFileError
         from heliostat.drivers.compose_objects import ComposeFileError
+        from heliostat.drivers.kubernetes_errors import KubernetesError
         from heliostat.ledger_lock import LedgerError
         from heliostat.plan import PlanError
         from heliostat.secret_values import SecretSourceError
@@ -53,7 +88,8 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except (UsageProblem, SecretSourceError) as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_INVALID)
-        except (EngineError, StateFileError, LedgerError, ComposeFileError) as exc:
+        except (EngineError, StateFileError, LedgerError, ComposeFileError,
+                KubernetesError) as exc:
             # LedgerError includes LockHeld, which names the command holding the lock
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_FAILURE)
@@ -81,7 +117,8 @@ def _progress(started: float) -> Callable[[str], None]:
 def _open(config_file: Path | None, state_dir: Path | None) -> Any:
     from heliostat.target import open_target
 
-    return open_target(_load(config_file), state_dir)
+    overrides = click.get_current_context().meta.get(TARGET_OVERRIDES, {})
+    return open_target(_load(config_file), state_dir, **overrides)
 
 
 def _installed(ledger: Any) -> Any:
@@ -193,6 +230,7 @@ bundle_option = click.option(
 @click.command()
 @config_option
 @state_dir_option
+@force_conflicts_option
 @bundle_option
 @no_rollback_option
 @output_option
@@ -216,6 +254,7 @@ def install(config_file: Path | None, state_dir: Path | None, bundle: Path | Non
 @click.command()
 @config_option
 @state_dir_option
+@force_conflicts_option
 @bundle_option
 @click.option("--install", "install_missing", is_flag=True,
               help="Install the platform if it is not installed yet (as `helm upgrade "
@@ -246,6 +285,7 @@ def upgrade(config_file: Path | None, state_dir: Path | None, bundle: Path | Non
 @click.command()
 @config_option
 @state_dir_option
+@force_conflicts_option
 @output_option
 @reports_errors
 def diff(config_file: Path | None, state_dir: Path | None, output_format: str) -> None:
@@ -273,6 +313,7 @@ def diff(config_file: Path | None, state_dir: Path | None, output_format: str) -
 @click.argument("revision", type=int, required=False)
 @config_option
 @state_dir_option
+@force_conflicts_option
 @click.option("--restore-data", is_flag=True,
               help="Also load back the data dumps taken before later revisions changed "
                    "postgres (what was written since is lost).")

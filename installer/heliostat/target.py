@@ -99,16 +99,25 @@ class Target:
         return ids
 
 
-def open_target(config: PlatformConfig, state_dir: Path | None = None) -> Any:
-    """The target of `config`; `state_dir` moves the directory that holds every platform's
-    ledger and secrets (target.compose.state_dir) for this command."""
+def open_target(config: PlatformConfig, state_dir: Path | None = None, *,
+                kubeconfig: str = "", context: str = "", namespace: str = "",
+                force_conflicts: bool = False) -> Any:
+    """The target of `config`. For this command only: `state_dir` moves the directory that
+    holds every platform's ledger and secrets (target.compose.state_dir); `kubeconfig`,
+    `context` and `namespace` replace target.kubernetes' (as kubectl's flags do)."""
     where = config.document.file
     if config.profile == "kubernetes":
         from heliostat.target_kubernetes import KubernetesTarget
 
+        if namespace:  # the rendered objects name it: render with it
+            values = copy.deepcopy(config.values)
+            values["target"]["kubernetes"]["namespace"] = namespace
+            config = PlatformConfig(values, config.document)
         kubernetes = config.values["target"]["kubernetes"]
-        return KubernetesTarget(config, build_model(config), kubeconfig=kubernetes["kubeconfig"],
-                                context=kubernetes["context"])
+        return KubernetesTarget(config, build_model(config),
+                                kubeconfig=kubeconfig or kubernetes["kubeconfig"],
+                                context=context or kubernetes["context"],
+                                force_conflicts=force_conflicts)
     if config.profile != "compose":
         raise InvalidInput.single(where, f"{config.profile} platforms cannot be applied yet: "
                                   "heliostat installs onto Docker (profile: compose) and "

@@ -31,10 +31,11 @@ from heliostat.driver import (
     spec_hash,
 )
 from heliostat.drivers.kubernetes_api import Connection
+from heliostat.drivers.kubernetes_errors import ObjectRefused
 from heliostat.drivers.kubernetes_ledger import SecretLedgerStore
-from heliostat.drivers.kubernetes_objects import ObjectApi, ObjectRef, ObjectRefused, owned_fields
+from heliostat.drivers.kubernetes_objects import ObjectApi, ObjectRef, owned_fields
 from heliostat.drivers.kubernetes_rollout import health_timeout, rollout, stuck_pod
-from heliostat.drivers.kubernetes_status import service_rows
+from heliostat.drivers.kubernetes_status import WORKLOADS, service_rows
 from heliostat.ledger_lock import Holder, Lease
 from heliostat.ledger_store import LedgerStore
 
@@ -76,7 +77,10 @@ class KubernetesDriver:
             spec = owned_fields(self.objects.apply(body, dry_run=True,
                                                    force=self.force_conflicts))
         except ObjectRefused as refused:
-            if refused.status != 404:  # 404: its namespace is not there yet
+            # 404: its namespace is not there yet. A Job's template cannot change in place:
+            # `apply` runs a changed Job anew, so the rendered body is what it will be.
+            job_changed = body["kind"] == "Job" and refused.status == 422
+            if refused.status != 404 and not job_changed:
                 raise
             spec = body
         spec = _comparable(spec)
@@ -121,7 +125,11 @@ class KubernetesDriver:
         if step.action == "delete":
             assert step.live is not None and step.live.spec is not None
             ref = ObjectRef.of(step.live.spec)
-            if ref.kind != "Namespace":  # it holds the ledger: only `uninstall --purge` goes
+            if ref.kind in WORKLOADS:
+                # Done when its pods are gone too, as a removed container is on Compose.
+                self.objects.delete(ref, propagation="Foreground")
+                self._wait_gone(ref)
+            elif ref.kind != "Namespace":  # it holds the ledger: `uninstall --purge` only
                 self.objects.delete(ref)
             self._forget(ref)
             return
@@ -147,18 +155,17 @@ class KubernetesDriver:
         while True:
             obj = self.objects.get(ref)
             if obj is None:
-                return Health.failed(f"{ref.key} disappeared while rolling out")
+                return Health.failed("it disappeared while rolling out")
             health, why = rollout(obj)
             if health == "healthy":
                 return Health.ok()
             if health == "unhealthy":
-                return Health.failed(f"{ref.key}: {why}", self._events(ref))
-            stuck = stuck_pod(self._pods(obj))
+                return Health.failed(why, self._events(ref))
+            stuck = stuck_pod(obj, self._pods(obj))
             if stuck:
-                return Health.failed(f"{ref.key}: {stuck}", self._events(ref))
+                return Health.failed(stuck, self._events(ref))
             if time.monotonic() >= deadline:
-                return Health.failed(f"{ref.key} not rolled out in time: {why}",
-                                     self._events(ref))
+                return Health.failed(f"not rolled out in time: {why}", self._events(ref))
             time.sleep(POLL_SECONDS)
 
     def run_in(self, key: str, command: tuple[str, ...], stdin: BinaryIO | None = None,

@@ -13,12 +13,9 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from heliostat.drivers.kubernetes_errors import KubernetesUnreachable
+
 FIELD_MANAGER = "heliostat"
-
-
-class KubernetesUnreachable(Exception):
-    """The API server cannot be used: no kubeconfig, an unknown context, a refused
-    connection. The message says which and what to do."""
 
 
 @dataclass(frozen=True)

@@ -16,18 +16,10 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from heliostat.drivers.kubernetes_api import FIELD_MANAGER, KubernetesUnreachable, api_error
+from heliostat.drivers.kubernetes_api import FIELD_MANAGER, api_error
+from heliostat.drivers.kubernetes_errors import KubernetesUnreachable, ObjectRefused
 
 REQUEST_TIMEOUT = 30  # seconds, per request
-
-
-class ObjectRefused(Exception):
-    """The API server refused a change to one object (invalid, forbidden, a conflict)."""
-
-    def __init__(self, key: str, message: str, status: int) -> None:
-        super().__init__(f"{key}: {message}")
-        self.key = key
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -154,8 +146,13 @@ class ObjectApi:
                 raise ObjectRefused(ref.key, api_error(error), error.status) from None
 
 
+MESSAGE_LIMIT = 600  # characters: some refusals quote the whole object back
+
+
 def _refusal(error: ApiException) -> str:
     message = api_error(error)
+    if len(message) > MESSAGE_LIMIT:
+        message = message[:MESSAGE_LIMIT // 2] + " … " + message[-MESSAGE_LIMIT // 2:]
     if error.status == 409:
         return (f"{message}. Another field manager set these fields (kubectl, a controller); "
                 "heliostat does not overwrite them unless asked: change them back, or run "

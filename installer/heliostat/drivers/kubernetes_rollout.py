@@ -61,9 +61,13 @@ def _job(status: dict[str, Any]) -> tuple[ObservedHealth, str]:
     return "starting", "not completed yet"
 
 
-def stuck_pod(pods: list[dict[str, Any]]) -> str:
-    """Why a pod of the rollout will not get ready by waiting longer, or ""."""
+def stuck_pod(workload: dict[str, Any], pods: list[dict[str, Any]]) -> str:
+    """Why a pod of the workload's current template will not get ready by waiting longer,
+    or "". Pods of an earlier template (being scaled down after a rollback) do not count."""
+    template = _images(((workload.get("spec") or {}).get("template") or {}).get("spec"))
     for pod in pods:
+        if _images(pod.get("spec")) != template:
+            continue
         statuses = (pod.get("status") or {}).get("containerStatuses") or []
         statuses += (pod.get("status") or {}).get("initContainerStatuses") or []
         for container in statuses:
@@ -80,3 +84,9 @@ def health_timeout(obj: dict[str, Any]) -> float:
         return JOB_TIMEOUT
     deadline = (obj.get("spec") or {}).get("progressDeadlineSeconds")
     return float(deadline) if deadline else DEFAULT_TIMEOUT
+
+
+def _images(pod_spec: dict[str, Any] | None) -> list[str]:
+    pod_spec = pod_spec or {}
+    return [c.get("image", "") for c in (pod_spec.get("initContainers") or [])
+            + (pod_spec.get("containers") or [])]

@@ -17,7 +17,8 @@ from kubernetes.client.exceptions import ApiException
 
 from heliostat import secret_values
 from heliostat.drivers.kubernetes_api import api_error
-from heliostat.drivers.kubernetes_objects import ObjectApi, ObjectRef, ObjectRefused
+from heliostat.drivers.kubernetes_errors import ObjectRefused
+from heliostat.drivers.kubernetes_objects import ObjectApi, ObjectRef
 from heliostat.secret_values import read_source
 
 KEY = "value"
