@@ -52,6 +52,13 @@ def test_runs_on_a_bare_interpreter(python: str, zipapp: Path, tmp_path: Path):
                   cache=tmp_path)
     assert render.returncode == 0, render.stderr
     assert yaml.safe_load((out / "statefulset-kafka.yaml").read_text())["kind"] == "StatefulSet"
+    # The kubernetes driver and its client load too: they get as far as the kubeconfig.
+    diff = bare(python, "diff", "-f", "examples/kubernetes.yaml", "--kubeconfig",
+                str(tmp_path / "no-kubeconfig"), cache=tmp_path)
+    assert diff.returncode == 1
+    assert diff.stderr == f"error: no kubeconfig at {tmp_path / 'no-kubeconfig'}: set " \
+        "target.kubernetes.kubeconfig, --kubeconfig or KUBECONFIG to the file kubectl uses " \
+        "for this cluster\n"
 
 
 def test_invalid_config_exits_2_with_the_line(zipapp: Path, tmp_path: Path):
