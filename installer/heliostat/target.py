@@ -29,10 +29,11 @@ if TYPE_CHECKING:  # the driver and the docker package load only when a command 
 
 
 @dataclass(frozen=True)
-class Target:
+class RenderedPlatform:
+    """What every target starts from: the config, its model and the rendered manifests."""
+
     config: PlatformConfig
     model: PlatformModel
-    state_dir: Path  # the platform's own: `<state dir>/<name>`
 
     @cached_property
     def manifests(self) -> dict[str, str]:
@@ -42,6 +43,13 @@ class Target:
     @property
     def name(self) -> str:
         return self.config.name
+
+
+@dataclass(frozen=True)
+class Target(RenderedPlatform):
+    """A platform on a Docker host (profile: compose)."""
+
+    state_dir: Path  # the platform's own: `<state dir>/<name>`
 
     @cached_property
     def driver(self) -> ComposeDriver:

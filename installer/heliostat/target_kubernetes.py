@@ -7,9 +7,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from heliostat.config import PlatformConfig
-from heliostat.model import PlatformModel
-from heliostat.render import render_manifests
+from heliostat.target import RenderedPlatform
 
 if TYPE_CHECKING:  # the kubernetes package loads only when a command needs it
     from heliostat.access import Access
@@ -19,21 +17,10 @@ if TYPE_CHECKING:  # the kubernetes package loads only when a command needs it
 
 
 @dataclass(frozen=True)
-class KubernetesTarget:
-    config: PlatformConfig
-    model: PlatformModel
+class KubernetesTarget(RenderedPlatform):
     kubeconfig: str = ""  # empty: $KUBECONFIG, else ~/.kube/config
     context: str = ""  # empty: the kubeconfig's current context
     force_conflicts: bool = False
-
-    @cached_property
-    def manifests(self) -> dict[str, str]:
-        """Exactly the files `heliostat render` writes for this config."""
-        return {m.filename: m.text() for m in render_manifests(self.model)}
-
-    @property
-    def name(self) -> str:
-        return self.config.name
 
     @property
     def namespace(self) -> str:
