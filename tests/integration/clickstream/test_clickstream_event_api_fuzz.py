@@ -21,6 +21,8 @@ from urllib.parse import quote
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from clickstream.events import SHORT_PATHS, TYPES
 from clickstream.request_body import MAX_JSON_DEPTH
@@ -253,6 +255,21 @@ def test_any_bytes_get_2xx_or_a_4xx_with_a_reason_and_what_is_stored_is_strict_j
     _app_id, key = pipeline.create_app()
     pipeline.event_api(threads=4)
     session = requests.Session()
+    # The server closes a connection after refusing a body it did not read; the client may
+    # find that out only once its next request is on the closed socket. Such a request is
+    # sent again once, as a client library does for idempotent ones; a body that makes the
+    # server drop the connection does so twice and fails the test. How often it happened
+    # is bounded below.
+    dropped = Counter[str]()
+
+    class SendAgainOnce(Retry):
+        def increment(self, *args: Any, **kwargs: Any) -> Retry:
+            dropped["connections"] += 1
+            return super().increment(*args, **kwargs)
+
+    session.mount("http://", HTTPAdapter(max_retries=SendAgainOnce(
+        total=1, connect=1, read=1, status=0, other=0, allowed_methods=None,
+        raise_on_status=False)))
     statuses: Counter[int] = Counter()
     accepted = Counter[str]()
     reasons = Counter[str]()
@@ -275,6 +292,7 @@ def test_any_bytes_get_2xx_or_a_4xx_with_a_reason_and_what_is_stored_is_strict_j
 
     check()
     assert sum(statuses.values()) >= CASES
+    assert dropped["connections"] <= CASES // 100, dropped
     # Each kind of answer came up often enough for the run to mean something.
     assert statuses[200] > CASES // 20 and statuses[400] > CASES // 20, (
         statuses, reasons.most_common(15))
@@ -286,4 +304,4 @@ def test_any_bytes_get_2xx_or_a_4xx_with_a_reason_and_what_is_stored_is_strict_j
         assert isinstance(event, dict) and event["messageId"] and event["type"] in TYPES
         assert _depth(event) <= MAX_JSON_DEPTH
     print(f"{sum(statuses.values())} requests: {dict(sorted(statuses.items()))}; "
-          f"{len(stored)} events stored")
+          f"{len(stored)} events stored; {dropped['connections']} dropped connection(s) sent again")
