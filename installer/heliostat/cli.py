@@ -102,18 +102,24 @@ def validate(config_file: Path | None, output_format: str) -> None:
               help="Target to render for. Default: the file's `profile`.")
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path),
               required=True, help="Directory to write the manifests to.")
+@click.option("--bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Kubernetes: pin the images to this bundle's digests in `images.registry`, "
+                   "as `install --bundle` does.")
 @output_option
 @reports_errors
 def render(config_file: Path | None, profile: str | None, output_dir: Path,
-           output_format: str) -> None:
+           bundle: Path | None, output_format: str) -> None:
     """Write the target's manifests for platform.yaml, without touching the target."""
-    from heliostat.model import build_model
+    from heliostat.model import build_model, pin_images
     from heliostat.render import render_manifests, write_manifests
 
     config = _load(config_file)
     if profile:
         config = config.with_profile(profile)
-    manifests = render_manifests(build_model(config))
+    model = build_model(config)
+    if bundle is not None and config.profile == "kubernetes":
+        model = pin_images(model, _bundle_digests(bundle, model))
+    manifests = render_manifests(model)
     try:
         paths = write_manifests(manifests, output_dir)
     except OSError as exc:
@@ -124,6 +130,17 @@ def render(config_file: Path | None, profile: str | None, output_dir: Path,
                               indent=2))
     else:
         click.echo(f"rendered {len(paths)} file(s) for {config.profile} into {output_dir}")
+
+
+def _bundle_digests(bundle: Path, model: Any) -> dict[str, str]:
+    from heliostat.bundle import BundleError
+    from heliostat.bundle.registry_push import platform_digests
+
+    try:
+        return platform_digests(bundle, model)
+    except BundleError as exc:
+        click.echo(f"error: {bundle}: {exc}", err=True)
+        sys.exit(EXIT_FAILURE)
 
 
 @cli.command()

@@ -29,10 +29,11 @@ def reports_bundle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from heliostat.bundle.layout import BundleError
+        from heliostat.oci_registry import RegistryError
 
         try:
             return command(*args, **kwargs)
-        except BundleError as error:
+        except (BundleError, RegistryError) as error:
             click.echo(f"error: {error}", err=True)
             sys.exit(EXIT_FAILURE)
         except OSError as error:  # e.g. an output directory that is full or not writable
@@ -157,6 +158,28 @@ def load(bundle_file: Path, public_key: Path | None, output_format: str) -> None
     _emit(result, output_format,
           f"loaded {len(result['loaded'])} image(s), {len(result['already_present'])} already "
           f"present ({result['seconds']}s)")
+
+
+@bundle.command()
+@bundle_argument
+@click.argument("registry")
+@key_option
+@output_option
+@reports_bundle_errors
+def push(bundle_file: Path, registry: str, public_key: Path | None, output_format: str) -> None:
+    """Push every image of the bundle to REGISTRY (`host[:port][/prefix]`, as
+    `images.registry`), straight from the file: no Docker engine needed."""
+    from heliostat.bundle.reader import BundleReader
+    from heliostat.bundle.registry_push import push_images
+
+    with BundleReader(bundle_file, public_key) as reader:
+        names = [image.name for image in reader.manifest.images]
+    result = push_images(bundle_file, registry, names,
+                         lambda name, what: _say(f"  {name:<18} {what}"), public_key)
+    _emit(result, output_format,
+          f"pushed {len(result['pushed'])} image(s) to {registry} "
+          f"({result['bytes_sent'] / 1e6:.1f} MB sent), {len(result['already_present'])} "
+          f"already there ({result['seconds']}s)")
 
 
 def _progress_printer() -> Callable[[str, int, int], None]:

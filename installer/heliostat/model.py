@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -264,6 +264,21 @@ def image_reference(image: str, values: dict[str, Any], service: str | None = No
     if _TAG.fullmatch(override):
         return f"{repository}:{override}"
     return override
+
+
+def pin_images(model: PlatformModel, digests: Mapping[str, str]) -> PlatformModel:
+    """The model with each image reference that `digests` names pinned to its digest
+    (`registry/heliostat/postgres:0.1.0@sha256:…`): the tag says which image it is, the
+    digest is what the target runs, whatever the tag points at later."""
+    def pinned(reference: str) -> str:
+        return f"{reference}@{digests[reference]}" if reference in digests else reference
+
+    if not digests:
+        return model
+    services = tuple(replace(s, image_ref=pinned(s.image_ref), sidecars=[
+        {**sc, "image_ref": pinned(sc["image_ref"])} for sc in s.sidecars])
+        for s in model.services)
+    return replace(model, services=services)
 
 
 # A bare tag or digest in `images.services` names the service's own image; anything else

@@ -59,3 +59,13 @@ def flip_byte(bundle: Path, out: Path, offset: int) -> Path:
     data[offset] ^= 0x01
     out.write_bytes(bytes(data))
     return out
+
+
+def last_layer_damaged(bundle: Path, out: Path) -> Path:
+    """The bundle with one byte of its last layer member flipped, its manifest unchanged."""
+    entries = members(bundle)
+    last = max(i for i, (info, _) in enumerate(entries) if info.name.startswith("layers/"))
+    info, data = entries[last]
+    changed = bytearray(data)
+    changed[len(changed) // 2] ^= 0xFF
+    return write(out, [*entries[:last], (info, bytes(changed)), *entries[last + 1:]])

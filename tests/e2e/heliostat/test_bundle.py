@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import tarfile
+import uuid
 from pathlib import Path
 
 import docker
@@ -24,8 +25,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from heliostat.bundle.engine_export import PartsCache
 from heliostat.bundle.layout import MANIFEST, BundleError
 from heliostat.bundle.loader import load_into_engine
-from heliostat.bundle.reader import verify
+from heliostat.bundle.reader import BundleReader, verify
+from heliostat.bundle.registry_push import manifest_digest
 from heliostat.bundle.writer import build_bundle
+from heliostat.oci_registry import Registry
 from tests.e2e.heliostat import bundle_files
 from tests.infra.run_dir import OWNER_LABEL, RunDir
 
@@ -259,16 +262,7 @@ def test_load_skips_what_is_present_and_loads_what_is_missing(bundle, docker_cli
 
 
 def test_a_damaged_bundle_loads_nothing(bundle, docker_client, images, tmp_path):
-    members = bundle_files.members(bundle)
-    last_layer = max(i for i, (info, _) in enumerate(members) if info.name.startswith("layers/"))
-
-    def damage(entries):
-        info, data = entries[last_layer]
-        data = bytearray(data)
-        data[len(data) // 2] ^= 0xFF
-        return [*entries[:last_layer], (info, bytes(data)), *entries[last_layer + 1:]]
-
-    damaged = bundle_files.rewritten(bundle, tmp_path / "damaged.bundle", damage)
+    damaged = bundle_files.last_layer_damaged(bundle, tmp_path / "damaged.bundle")
     ids = _remove(docker_client, images)
     with pytest.raises(BundleError, match="damaged"):
         load_into_engine(damaged, docker_client)
@@ -284,3 +278,59 @@ def test_build_into_an_impossible_place_is_a_clear_error(tmp_path):
                        "--installer", str(blocker), "--cache-dir", str(tmp_path / "parts"))
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and "a-file" in result.stderr, result.stderr
+
+
+# -- pushing to a registry --
+
+def _unique_members(bundle: Path) -> int:
+    """Bytes of the configs and layers: what a push sends when the registry has none."""
+    with BundleReader(bundle) as reader:
+        return sum(m.size for m in reader.manifest.members
+                   if m.name.startswith(("configs/", "layers/")))
+
+
+def test_push_sends_each_blob_once_and_the_engine_pulls_the_very_images(
+        bundle, keys, registry, docker_client):
+    target = f"{registry.url}/push{uuid.uuid4().hex[:6]}"
+    result = heliostat("bundle", "push", str(bundle), target, "--key", str(keys["signer.pub"]),
+                       "--output", "json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert sorted(report["pushed"]) == ["one", "two"] and report["already_present"] == []
+    # the layers `two` shares with `one` were mounted, not sent again
+    assert report["bytes_sent"] == _unique_members(bundle)
+    with BundleReader(bundle) as reader:
+        for image in reader.manifest.images:
+            digest = manifest_digest(reader.manifest, image)
+            repository = f"{target}/{image.reference.rpartition(':')[0]}"
+            pulled = docker_client.images.pull(f"{repository}@{digest}")
+            try:
+                assert pulled.id == image.id
+            finally:
+                docker_client.images.remove(f"{repository}@{digest}", force=True)
+    again = heliostat("bundle", "push", str(bundle), target, "--output", "json")
+    assert again.returncode == 0, again.stderr
+    report = json.loads(again.stdout)
+    assert report["pushed"] == [] and report["bytes_sent"] == 0
+    assert sorted(report["already_present"]) == ["one", "two"]
+
+
+def test_push_to_a_registry_that_is_not_there_is_a_clear_error(bundle):
+    from tests.infra.processes import free_port
+
+    result = heliostat("bundle", "push", str(bundle), f"127.0.0.1:{free_port()}")
+    assert result.returncode == 1
+    assert "cannot be reached" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_push_of_a_damaged_bundle_tags_nothing_broken(bundle, registry, tmp_path):
+    damaged = bundle_files.last_layer_damaged(bundle, tmp_path / "damaged.bundle")
+    target = f"{registry.url}/damaged{uuid.uuid4().hex[:6]}"
+    result = heliostat("bundle", "push", str(damaged), target)
+    assert result.returncode == 1
+    assert "is damaged" in result.stderr and "Traceback" not in result.stderr
+    with BundleReader(bundle) as reader:
+        for image in reader.manifest.images:
+            name, _, tag = image.reference.rpartition(":")
+            prefix = target.partition("/")[2]
+            assert Registry(registry.url).manifest_digest(f"{prefix}/{name}", tag) is None

@@ -116,3 +116,22 @@ def test_a_broken_module_template_names_file_and_line(tmp_path: Path, monkeypatc
         catalog.load_modules.cache_clear()
         schema.platform_schema.cache_clear()
         schema._validator.cache_clear()
+
+
+def test_pinned_images_keep_their_tag_and_run_the_digest(example_config):
+    from heliostat.model import pin_images
+
+    model = build_model(example_config("kubernetes"))
+    worker = model.service("airflow-worker")
+    digest = "sha256:" + "a" * 64
+    pinned = pin_images(model, {worker.image_ref: digest})
+    assert pinned.service("airflow-worker").image_ref == f"{worker.image_ref}@{digest}"
+    # every service on the same image is pinned; the others and the sidecars stay as they are
+    for before, after in zip(model.services, pinned.services, strict=True):
+        assert after.image_ref == (f"{before.image_ref}@{digest}"
+                                   if before.image_ref == worker.image_ref else before.image_ref)
+        for sc_before, sc_after in zip(before.sidecars, after.sidecars, strict=True):
+            assert sc_after["image_ref"] == (f"{sc_before['image_ref']}@{digest}"
+                                             if sc_before["image_ref"] == worker.image_ref
+                                             else sc_before["image_ref"])
+    assert pin_images(model, {}) is model
