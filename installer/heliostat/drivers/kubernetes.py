@@ -4,20 +4,24 @@
   object would be, and keeps the fields heliostat's field manager would own: values are
   then in the server's form (defaults, `500m` for `0.5`), so they compare with what
   `observe` reads back, and a change someone made to a field heliostat owns shows in the
-  plan (or as a conflict, reported unless --force-conflicts).
+  plan (or as a conflict, reported unless --force-conflicts). No dry-run is needed for an
+  object not there yet (the plan creates it whatever its spec), nor for one whose recorded
+  hashes show that neither its rendered text nor the fields heliostat owns on it changed
+  since heliostat applied it.
 - `observe` reads the objects listed in the platform's inventory, a ledger document that
-  names every object heliostat applied: nothing heliostat did not create is ever deleted.
+  names every object heliostat applied (one LIST per kind): nothing heliostat did not
+  create is ever deleted.
 - `apply` is a server-side apply as field manager `heliostat`; `wait` follows the rollout
-  as `kubectl rollout status` does.
+  as `kubectl rollout status` does, from a watch of the objects' kind and of the pods.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, BinaryIO
 
 import yaml
@@ -32,29 +36,44 @@ from heliostat.driver import (
 )
 from heliostat.drivers.kubernetes_api import Connection
 from heliostat.drivers.kubernetes_errors import ObjectRefused
+from heliostat.drivers.kubernetes_inventory import Inventory
 from heliostat.drivers.kubernetes_ledger import SecretLedgerStore
 from heliostat.drivers.kubernetes_objects import ObjectApi, ObjectRef, owned_fields
-from heliostat.drivers.kubernetes_rollout import health_timeout, rollout, stuck_pod
+from heliostat.drivers.kubernetes_rollout import (
+    ROLLOUT_KINDS,
+    health_timeout,
+    rollout,
+    selected_pods,
+    stuck_pod,
+)
 from heliostat.drivers.kubernetes_status import WORKLOADS, service_rows
+from heliostat.drivers.kubernetes_watch import RECONNECT_SECONDS, KindWatch, NamespaceWatches
 from heliostat.ledger_lock import Holder, Lease
 from heliostat.ledger_store import LedgerStore
 
 REVISION = "heliostat.io/revision"
 WAVE = "heliostat.io/wave"
 DEPENDS_ON = "heliostat.io/depends-on"
-BOOKKEEPING = (REVISION, WAVE)
-INVENTORY = "inventory.json"
+# What heliostat applied, to plan without a dry-run while nothing changed: the hash of the
+# rendered object, and of the fields heliostat owned on it once the API server took it.
+RENDERED_HASH = "heliostat.io/rendered-hash"
+OWNED_HASH = "heliostat.io/owned-hash"
+BOOKKEEPING = (REVISION, WAVE, RENDERED_HASH, OWNED_HASH)
+MANAGED_BY = "app.kubernetes.io/managed-by"
+PART_OF = "app.kubernetes.io/part-of"
 # Objects no service owns (the Namespace, the Ingress) form a service of their own.
 PLATFORM_SERVICE = "platform"
 PARALLEL_REQUESTS = 8
-POLL_SECONDS = 0.25
+GONE_CHECK_SECONDS = 1.0  # a deleted object is looked up again at least this often
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ten times faster
 
 
 class KubernetesDriver:
     immutable_fields: frozenset[str] = frozenset()  # a Job is replaced by `apply` itself
 
     def __init__(self, platform: str, namespace: str, connection: Connection, *,
-                 force_conflicts: bool = False) -> None:
+                 force_conflicts: bool = False,
+                 reconnect_seconds: float = RECONNECT_SECONDS) -> None:
         self.platform = platform
         self.namespace = namespace
         self.connection = connection
@@ -62,28 +81,38 @@ class KubernetesDriver:
         self.force_conflicts = force_conflicts
         self._store = NamespacedStore(SecretLedgerStore(connection.api, namespace, platform),
                                       self)
-        self._inventory_lock = threading.Lock()
+        self.inventory = Inventory(self._store)
+        self.reconnect_seconds = reconnect_seconds
+        self._watches: NamespaceWatches | None = None
+        self._watches_lock = threading.Lock()
         self._observed: dict[str, dict[str, Any]] = {}  # what observe() last read, by key
+        self._desired_refs: list[ObjectRef] = []  # what desired_objects() last returned
+        self._rendered: dict[tuple[str, str], str] = {}  # (key, spec hash) -> rendered hash
+        self._applied: dict[str, tuple[str, int]] = {}  # key -> (uid, generation) applied
 
     # -- reading ---------------------------------------------------------------------------
 
     def desired_objects(self, manifests: Mapping[str, str]) -> list[DesiredObject]:
-        bodies = [yaml.safe_load(text) for _, text in sorted(manifests.items())]
+        bodies = [yaml.load(text, Loader=_LOADER) for _, text in sorted(manifests.items())]
+        live = self._live_objects()
         with ThreadPoolExecutor(PARALLEL_REQUESTS) as pool:
-            return list(pool.map(self._desired, bodies))
+            desired = list(pool.map(
+                lambda body: self._desired(body, live.get(ObjectRef.of(body).key)), bodies))
+        self._desired_refs = [ObjectRef.of(obj.spec) for obj in desired]
+        return desired
 
-    def _desired(self, body: dict[str, Any]) -> DesiredObject:
-        try:
-            spec = owned_fields(self.objects.apply(body, dry_run=True,
-                                                   force=self.force_conflicts))
-        except ObjectRefused as refused:
-            # 404: its namespace is not there yet. A Job's template cannot change in place:
-            # `apply` runs a changed Job anew, so the rendered body is what it will be.
-            job_changed = body["kind"] == "Job" and refused.status == 422
-            if refused.status != 404 and not job_changed:
-                raise
+    def _desired(self, body: dict[str, Any], live: dict[str, Any] | None) -> DesiredObject:
+        rendered = spec_hash(body)
+        if live is None:
+            # Not there yet: the plan creates it whatever its spec, and the API server
+            # checks it when its wave applies it.
             spec = body
+        elif _unchanged_since_applied(live, rendered):
+            spec = owned_fields(live)  # what the dry-run would answer
+        else:
+            spec = self._dry_run(body)
         spec = _comparable(spec)
+        self._rendered[(ObjectRef.of(body).key, spec_hash(spec))] = rendered
         metadata = body["metadata"]
         depends = (metadata.get("annotations") or {}).get(DEPENDS_ON, "")
         return DesiredObject(
@@ -91,15 +120,22 @@ class KubernetesDriver:
             depends_on=tuple(d for d in depends.split(",") if d),
             health_timeout=health_timeout(body))
 
+    def _dry_run(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return owned_fields(self.objects.apply(body, dry_run=True,
+                                                   force=self.force_conflicts))
+        except ObjectRefused as refused:
+            # 404: its namespace is not there yet. A Job's template cannot change in place:
+            # `apply` runs a changed Job anew, so the rendered body is what it will be.
+            job_changed = body["kind"] == "Job" and refused.status == 422
+            if refused.status != 404 and not job_changed:
+                raise
+            return body
+
     def observe(self) -> dict[str, LiveObject]:
-        with ThreadPoolExecutor(PARALLEL_REQUESTS) as pool:
-            found = list(pool.map(self.objects.get, self._inventory()))
+        self._observed = self._live_objects()
         live = {}
-        self._observed = {}
-        for obj in found:
-            if obj is None or not self._ours(obj):
-                continue
-            self._observed[ObjectRef.of(obj).key] = obj
+        for obj in self._observed.values():
             annotations = obj["metadata"].get("annotations") or {}
             spec = _comparable(owned_fields(obj))
             key = ObjectRef.of(obj).key
@@ -109,6 +145,25 @@ class KubernetesDriver:
                 wave=int(annotations.get(WAVE, 0)), spec=spec)
         return live
 
+    def _live_objects(self) -> dict[str, dict[str, Any]]:
+        """The inventory's objects that are on the cluster and heliostat's, by key: one LIST
+        per kind (of this platform's labels), a GET for a cluster-scoped one."""
+        listed = set(self.inventory.read())
+        kinds = sorted({(r.api_version, r.kind, r.namespace) for r in listed if r.namespace})
+        selector = f"{MANAGED_BY}=heliostat,{PART_OF}={self.platform}"
+
+        def read(kind: tuple[str, str, str]) -> list[dict[str, Any]]:
+            api_version, name, namespace = kind
+            items = self.objects.list(api_version, name, namespace, selector)
+            return [{"apiVersion": api_version, "kind": name, **item} for item in items]
+
+        with ThreadPoolExecutor(PARALLEL_REQUESTS) as pool:
+            found = [obj for items in pool.map(read, kinds) for obj in items]
+            found += [obj for obj in pool.map(self.objects.get,
+                                              [r for r in listed if not r.namespace]) if obj]
+        return {ObjectRef.of(obj).key: obj for obj in found
+                if ObjectRef.of(obj) in listed and self._ours(obj)}
+
     def service_rows(self, desired: list[DesiredObject],
                      live: dict[str, LiveObject]) -> list[dict[str, Any]]:
         """`heliostat status`'s row per service, from the objects `observe` read."""
@@ -116,8 +171,7 @@ class KubernetesDriver:
 
     def _ours(self, obj: dict[str, Any]) -> bool:
         labels = obj["metadata"].get("labels") or {}
-        return labels.get("app.kubernetes.io/managed-by") == "heliostat" and \
-            labels.get("app.kubernetes.io/part-of") == self.platform
+        return labels.get(MANAGED_BY) == "heliostat" and labels.get(PART_OF) == self.platform
 
     # -- changing --------------------------------------------------------------------------
 
@@ -131,42 +185,104 @@ class KubernetesDriver:
                 self._wait_gone(ref)
             elif ref.kind != "Namespace":  # it holds the ledger: `uninstall --purge` only
                 self.objects.delete(ref)
-            self._forget(ref)
+            self.inventory.forget(ref)
             return
-        assert step.desired is not None
-        body = _with_bookkeeping(step.desired.spec, revision, step.wave)
+        desired = step.desired
+        assert desired is not None
+        rendered = self._rendered.get((desired.key, desired.spec_hash), "")
+        # The fields heliostat will own, as far as known before the server answers: exact
+        # after a dry-run, the rendered values for an object created without one.
+        body = _with_bookkeeping(desired.spec, revision, step.wave, rendered,
+                                 desired.spec_hash)
         ref = ObjectRef.of(body)
-        existing = self.objects.get(ref)
+        # Only a create can meet an object heliostat did not make; only a Job is replaced.
+        existing = self.objects.get(ref) if step.live is None or ref.kind == "Job" else None
         if existing is not None and step.live is None and not self._ours(existing):
             raise ObjectRefused(ref.key, f"already exists in namespace {self.namespace} and "
                                 f"was not made by heliostat for platform {self.platform}; "
                                 "heliostat leaves it alone: remove or rename it", 409)
-        self._remember(ref)
+        self.inventory.remember(ref, along=self._desired_refs,
+                                live={ObjectRef.of(o) for o in self._observed.values()})
         if ref.kind == "Job" and existing is not None:
             # A Job's pod template cannot change: a changed Job is run anew.
             self.objects.delete(ref, propagation="Foreground")
             self._wait_gone(ref)
-        self.objects.apply(body, force=self.force_conflicts)
+        applied = self.objects.apply(body, force=self.force_conflicts)
+        owned = spec_hash(_comparable(owned_fields(applied)))
+        if owned != desired.spec_hash:
+            # The server's form differs from the rendered one (`100m` for `0.1`): record
+            # the owned fields' real hash, so that the next plan needs no dry-run.
+            applied = self.objects.apply(_with_bookkeeping(desired.spec, revision, step.wave,
+                                                           rendered, owned),
+                                         force=self.force_conflicts)
+        metadata = applied.get("metadata") or {}
+        self._applied[desired.key] = (str(metadata.get("uid", "")),
+                                      int(metadata.get("generation", 0)))
 
     def wait(self, step: PlanStep, deadline: float) -> Health:
         if step.action == "delete" or step.desired is None:
             return Health.ok()
         ref = ObjectRef.of(step.desired.spec)
-        while True:
-            obj = self.objects.get(ref)
-            if obj is None:
+        if ref.kind not in ROLLOUT_KINDS:
+            return Health.ok()  # nothing rolls out: it is done once the API server took it
+        baseline = self._applied.get(ref.key)
+        if baseline is None:  # applied by an earlier, interrupted command
+            found = self.objects.get(ref)
+            if found is None:
                 return Health.failed("it disappeared while rolling out")
+            baseline = (found["metadata"]["uid"], int(found["metadata"].get("generation", 0)))
+        uid, generation = baseline
+        watches = self.watches()
+        objects = watches.of(ref.api_version, ref.kind)
+        pods = watches.of("v1", "Pod")
+        waiting_for = ["its controller has not reported on it yet"]
+
+        def verdict() -> tuple[bool, str] | None:
+            obj = objects.objects.get(ref.name)
+            if obj is None or obj["metadata"].get("uid") != uid:
+                return (False, "") if uid in objects.deleted else None
+            if int(obj["metadata"].get("generation", 0)) < generation:
+                return None  # the cache has not seen this apply yet
             health, why = rollout(obj)
+            waiting_for[0] = why
             if health == "healthy":
-                return Health.ok()
+                return True, ""
             if health == "unhealthy":
-                return Health.failed(why, self._events(ref))
-            stuck = stuck_pod(obj, self._pods(obj))
-            if stuck:
-                return Health.failed(stuck, self._events(ref))
-            if time.monotonic() >= deadline:
-                return Health.failed(f"not rolled out in time: {why}", self._events(ref))
-            time.sleep(POLL_SECONDS)
+                return False, why
+            stuck = stuck_pod(obj, selected_pods(obj, list(pods.objects.values())))
+            return (False, stuck) if stuck else None
+
+        answer = watches.wait_until(verdict, deadline, (objects, pods))
+        if answer is None:
+            return Health.failed(f"not rolled out in time: {waiting_for[0]}",
+                                 self._events(ref))
+        healthy, reason = answer
+        if healthy:
+            return Health.ok()
+        if not reason:
+            return Health.failed("it disappeared while rolling out")
+        return Health.failed(reason, self._events(ref))
+
+    def watches(self) -> NamespaceWatches:
+        """The watches gates follow objects with, on a connection pool of their own (each
+        holds a connection for as long as it runs)."""
+        with self._watches_lock:
+            if self._watches is None:
+                from kubernetes import client
+
+                self._watches = NamespaceWatches(
+                    client.ApiClient(self.connection.api.configuration),
+                    lambda api_version, kind: self.objects.collection_path(
+                        api_version, kind, self.namespace),
+                    self.reconnect_seconds)
+            return self._watches
+
+    def close(self) -> None:
+        """Stop the watches (the connection is the caller's)."""
+        with self._watches_lock:
+            if self._watches is not None:
+                self._watches.close()
+                self._watches = None
 
     def run_in(self, key: str, command: tuple[str, ...], stdin: BinaryIO | None = None,
                stdout: Any = None) -> CommandResult:
@@ -197,40 +313,7 @@ class KubernetesDriver:
                     "app.kubernetes.io/part-of": self.platform,
                     "app.kubernetes.io/managed-by": "heliostat"}}})
 
-    def _inventory(self) -> list[ObjectRef]:
-        data = self._store.read(INVENTORY)
-        if data is None:
-            return []
-        return [ObjectRef.from_json(item) for item in json.loads(data)["objects"]]
-
-    def _remember(self, ref: ObjectRef) -> None:
-        """Recorded before the object is created, so a crash in between leaks nothing."""
-        with self._inventory_lock:
-            refs = self._inventory()
-            if ref not in refs:
-                self._write_inventory([*refs, ref])
-
-    def _forget(self, ref: ObjectRef) -> None:
-        with self._inventory_lock:
-            refs = self._inventory()
-            if ref in refs:
-                self._write_inventory([r for r in refs if r != ref])
-
-    def _write_inventory(self, refs: list[ObjectRef]) -> None:
-        ordered = sorted(refs, key=lambda r: (r.kind, r.name))
-        self._store.write(INVENTORY, json.dumps(
-            {"objects": [r.to_json() for r in ordered]}, indent=1).encode())
-
     # -- details for a failed gate ---------------------------------------------------------
-
-    def _pods(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
-        labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-        if obj.get("kind") == "Job":
-            labels = {"batch.kubernetes.io/job-name": obj["metadata"]["name"]}
-        if not labels:
-            return []
-        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-        return self.objects.list("v1", "Pod", self.namespace, selector)
 
     def _events(self, ref: ObjectRef) -> tuple[str, ...]:
         """The last events about the object and its pods: there is no kubelet log to read
@@ -246,11 +329,16 @@ class KubernetesDriver:
                      f"{e.get('reason')}: {e.get('message')}" for e in related[-10:])
 
     def _wait_gone(self, ref: ObjectRef, timeout: float = 120) -> None:
+        """Until the object is deleted: looked up when its watch says so, and at least every
+        GONE_CHECK_SECONDS."""
         deadline = time.monotonic() + timeout
-        while self.objects.get(ref) is not None:
+        watches = self.watches()
+        watch = watches.of(ref.api_version, ref.kind)
+        while (found := self.objects.get(ref)) is not None:
             if time.monotonic() > deadline:
                 raise ObjectRefused(ref.key, f"was not deleted within {timeout:.0f}s", 504)
-            time.sleep(POLL_SECONDS)
+            watches.wait_until(partial(_deleted, watch, found["metadata"].get("uid")),
+                               min(deadline, time.monotonic() + GONE_CHECK_SECONDS), (watch,))
 
 
 class NamespacedStore:
@@ -313,8 +401,24 @@ def _comparable(spec: dict[str, Any]) -> dict[str, Any]:
     return {**spec, "metadata": metadata}
 
 
-def _with_bookkeeping(spec: dict[str, Any], revision: int, wave: int) -> dict[str, Any]:
+def _with_bookkeeping(spec: dict[str, Any], revision: int, wave: int, rendered: str,
+                      owned: str) -> dict[str, Any]:
     metadata = dict(spec["metadata"])
-    metadata["annotations"] = {**(metadata.get("annotations") or {}),
-                               REVISION: str(revision), WAVE: str(wave)}
+    recorded = {REVISION: str(revision), WAVE: str(wave), OWNED_HASH: owned}
+    if rendered:
+        recorded[RENDERED_HASH] = rendered
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), **recorded}
     return {**spec, "metadata": metadata}
+
+
+def _deleted(watch: KindWatch, uid: str) -> bool | None:
+    return True if uid in watch.deleted else None
+
+
+def _unchanged_since_applied(live: dict[str, Any], rendered: str) -> bool:
+    """Whether heliostat applied this very rendered object last, and the fields it owns are
+    still as the API server left them then: a dry-run would then answer those fields.
+    Someone else changing one of them takes it over (or removes it), which changes them."""
+    annotations = live["metadata"].get("annotations") or {}
+    return (annotations.get(RENDERED_HASH) == rendered
+            and annotations.get(OWNED_HASH) == spec_hash(_comparable(owned_fields(live))))

@@ -14,6 +14,8 @@ from heliostat.driver import ObservedHealth
 STUCK_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName",
                            "CrashLoopBackOff", "CreateContainerConfigError",
                            "CreateContainerError", "RunContainerError"})
+# The kinds that roll out; any other object is done once the API server took it.
+ROLLOUT_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Job"})
 DEFAULT_TIMEOUT = 300.0
 JOB_TIMEOUT = 900.0
 
@@ -77,6 +79,17 @@ def stuck_pod(workload: dict[str, Any], pods: list[dict[str, Any]]) -> str:
                 return (f"pod {pod['metadata']['name']}, container {container.get('name')}: "
                         f"{waiting['reason']}{detail}")
     return ""
+
+
+def selected_pods(workload: dict[str, Any], pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pods of `pods` the workload's selector picks (its matchLabels; a Job's name)."""
+    labels = ((workload.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    if workload.get("kind") == "Job":
+        labels = {"batch.kubernetes.io/job-name": workload["metadata"]["name"]}
+    if not labels:
+        return []
+    return [pod for pod in pods
+            if labels.items() <= ((pod.get("metadata") or {}).get("labels") or {}).items()]
 
 
 def health_timeout(obj: dict[str, Any]) -> float:
