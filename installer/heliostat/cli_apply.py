@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 
+from heliostat import __version__
 from heliostat.cli import EXIT_FAILURE, EXIT_INVALID, _load, config_option, output_option
 from heliostat.cli import reports_errors as reports_input_errors
 
@@ -80,6 +81,7 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         from heliostat.drivers.compose_objects import ComposeFileError
         from heliostat.drivers.kubernetes_errors import KubernetesError
         from heliostat.ledger_lock import LedgerError
+        from heliostat.oci_registry import RegistryError
         from heliostat.plan import PlanError
         from heliostat.secret_values import SecretSourceError
 
@@ -89,7 +91,7 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_INVALID)
         except (EngineError, StateFileError, LedgerError, ComposeFileError,
-                KubernetesError) as exc:
+                KubernetesError, RegistryError) as exc:
             # LedgerError includes LockHeld, which names the command holding the lock
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_FAILURE)
@@ -114,11 +116,11 @@ def _progress(started: float) -> Callable[[str], None]:
     return show
 
 
-def _open(config_file: Path | None, state_dir: Path | None) -> Any:
+def _open(config_file: Path | None, state_dir: Path | None, bundle: Path | None = None) -> Any:
     from heliostat.target import open_target
 
     overrides = click.get_current_context().meta.get(TARGET_OVERRIDES, {})
-    return open_target(_load(config_file), state_dir, **overrides)
+    return open_target(_load(config_file), state_dir, bundle=bundle, **overrides)
 
 
 def _installed(ledger: Any) -> Any:
@@ -128,35 +130,30 @@ def _installed(ledger: Any) -> Any:
 
 
 def _load_bundle(bundle: Path | None, target: Any, show: Callable[[str], None]) -> dict[str, str]:
-    """Load the bundle's images into the engine, after checking it holds every image the
-    platform runs; returns what the ledger records of it (version and digest)."""
+    """Bring the bundle's images to the target (loaded into its engine, pushed to its
+    registry), after checking it holds every image the platform runs; returns what the
+    ledger records of it (version and digest)."""
     if bundle is None:
         return {}
-    from heliostat.bundle import BundleError, load_into_engine, missing_images
+    from heliostat.bundle import BundleError, missing_images
     from heliostat.bundle.catalog_images import model_images
     from heliostat.bundle.reader import BundleReader
 
     try:
         with BundleReader(bundle) as reader:
             missing = missing_images(reader.manifest, model_images(target.model))
-            recorded = {"bundle_version": reader.manifest.version,
-                        "bundle_digest": reader.digest}
+            version = reader.manifest.version
+            recorded = {"bundle_version": version, "bundle_digest": reader.digest}
+        if version != __version__:
+            raise UsageProblem(f"{bundle} is heliostat {version}'s, and this is heliostat "
+                               f"{__version__}: run the installer the bundle holds "
+                               "(`heliostat bundle inspect` shows it)")
         if missing:
             raise UsageProblem(f"{bundle} lacks the image(s) {', '.join(missing)} that "
                                f"platform {target.name} runs; use a bundle built for it")
-        show(f"loading images from {bundle}")
-        reported: set[str] = set()
-
-        def loaded(name: str, done: int, total: int) -> None:
-            if total and done >= total and name not in reported:
-                reported.add(name)
-                show(f"  {name} loaded")
-
-        summary = load_into_engine(bundle, target.driver.engine.client, progress=loaded)
+        target.receive_images(bundle, show)
     except BundleError as exc:
         raise UsageProblem(f"{bundle}: {exc}") from None
-    show(f"images: {len(summary['loaded'])} loaded, {len(summary['already_present'])} "
-         f"already present ({summary['seconds']}s)")
     return recorded
 
 
@@ -224,7 +221,9 @@ def _outcome_json(target: Any, outcome: Any) -> dict[str, Any]:
 
 bundle_option = click.option(
     "--bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Load the platform's images from this bundle first.")
+    help="Bring the platform's images from this bundle first: loaded into the Docker "
+         "engine, or pushed to `images.registry` for a Kubernetes cluster (the objects then "
+         "pin their images to the bundle's digests).")
 
 
 @click.command()
@@ -239,7 +238,7 @@ def install(config_file: Path | None, state_dir: Path | None, bundle: Path | Non
             no_rollback: bool, output_format: str) -> None:
     """Install the platform described by platform.yaml onto its target."""
     show = _progress(time.monotonic())
-    target = _open(config_file, state_dir)
+    target = _open(config_file, state_dir, bundle)
     from heliostat.ledger import Ledger
 
     installed = _installed(Ledger(target.driver.ledger_store()))
@@ -266,7 +265,7 @@ def upgrade(config_file: Path | None, state_dir: Path | None, bundle: Path | Non
             install_missing: bool, no_rollback: bool, output_format: str) -> None:
     """Change the installed platform to what platform.yaml describes, health-gated."""
     show = _progress(time.monotonic())
-    target = _open(config_file, state_dir)
+    target = _open(config_file, state_dir, bundle)
     from heliostat.ledger import Ledger
 
     ledger = Ledger(target.driver.ledger_store())
@@ -286,14 +285,17 @@ def upgrade(config_file: Path | None, state_dir: Path | None, bundle: Path | Non
 @config_option
 @state_dir_option
 @force_conflicts_option
+@click.option("--bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Plan as `install --bundle` or `upgrade --bundle` of this bundle would.")
 @output_option
 @reports_errors
-def diff(config_file: Path | None, state_dir: Path | None, output_format: str) -> None:
+def diff(config_file: Path | None, state_dir: Path | None, bundle: Path | None,
+         output_format: str) -> None:
     """Show what install or upgrade would change; exit 0 if nothing, 1 if something."""
     from heliostat.ledger import Ledger
     from heliostat.plan import plan
 
-    target = _open(config_file, state_dir)
+    target = _open(config_file, state_dir, bundle)
     driver = target.driver
     steps = plan(driver.desired_objects(target.manifests), driver.observe(),
                  driver.immutable_fields)

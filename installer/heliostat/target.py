@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -28,6 +29,11 @@ if TYPE_CHECKING:  # the driver and the docker package load only when a command 
     from heliostat.ledger import Origin
 
 
+def rendered_files(model: PlatformModel) -> dict[str, str]:
+    """file name -> text, as `heliostat render` writes them."""
+    return {m.filename: m.text() for m in render_manifests(model)}
+
+
 @dataclass(frozen=True)
 class RenderedPlatform:
     """What every target starts from: the config, its model and the rendered manifests."""
@@ -38,7 +44,7 @@ class RenderedPlatform:
     @cached_property
     def manifests(self) -> dict[str, str]:
         """Exactly the files `heliostat render` writes for this config."""
-        return {m.filename: m.text() for m in render_manifests(self.model)}
+        return rendered_files(self.model)
 
     @property
     def name(self) -> str:
@@ -81,6 +87,22 @@ class Target(RenderedPlatform):
                       secrets=secrets, images=self.image_ids(), origin=origin,
                       **(bundle or {}))
 
+    def receive_images(self, bundle_file: Path, show: Callable[[str], None]) -> None:
+        """Load the bundle's images the engine lacks into it."""
+        from heliostat.bundle import load_into_engine
+
+        show(f"loading images from {bundle_file}")
+        reported: set[str] = set()
+
+        def loaded(name: str, done: int, total: int) -> None:
+            if total and done >= total and name not in reported:
+                reported.add(name)
+                show(f"  {name} loaded")
+
+        summary = load_into_engine(bundle_file, self.driver.engine.client, progress=loaded)
+        show(f"images: {len(summary['loaded'])} loaded, {len(summary['already_present'])} "
+             f"already present ({summary['seconds']}s)")
+
     def access(self) -> Access:
         """The URLs people reach this platform at and where its login secrets are."""
         from heliostat.access import platform_access
@@ -109,10 +131,11 @@ class Target(RenderedPlatform):
 
 def open_target(config: PlatformConfig, state_dir: Path | None = None, *,
                 kubeconfig: str = "", context: str = "", namespace: str = "",
-                force_conflicts: bool = False) -> Any:
+                force_conflicts: bool = False, bundle: Path | None = None) -> Any:
     """The target of `config`. For this command only: `state_dir` moves the directory that
     holds every platform's ledger and secrets (target.compose.state_dir); `kubeconfig`,
-    `context` and `namespace` replace target.kubernetes' (as kubectl's flags do)."""
+    `context` and `namespace` replace target.kubernetes' (as kubectl's flags do); on
+    Kubernetes, the images of `bundle` are the ones pinned."""
     where = config.document.file
     if config.profile == "kubernetes":
         from heliostat.target_kubernetes import KubernetesTarget
@@ -125,7 +148,7 @@ def open_target(config: PlatformConfig, state_dir: Path | None = None, *,
         return KubernetesTarget(config, build_model(config),
                                 kubeconfig=kubeconfig or kubernetes["kubeconfig"],
                                 context=context or kubernetes["context"],
-                                force_conflicts=force_conflicts)
+                                force_conflicts=force_conflicts, bundle_file=bundle)
     if config.profile != "compose":
         raise InvalidInput.single(where, f"{config.profile} platforms cannot be applied yet: "
                                   "heliostat installs onto Docker (profile: compose) and "
