@@ -1,4 +1,5 @@
-"""`heliostat doctor`: can this host take the platform? A preflight that changes nothing.
+"""`heliostat doctor`: can this target (a Docker host, a Kubernetes cluster) take the
+platform? A preflight that changes nothing.
 
 Exit codes: 0 every check ok or a warning, 1 a check failed, 2 a mistake in the input or
 the command line (as the other commands).
@@ -28,18 +29,25 @@ from heliostat.cli_apply import _open, reports_errors, state_dir_option
 @reports_errors
 def doctor(config_file: Path | None, state_dir: Path | None, bundle: Path | None,
            output_format: str) -> None:
-    """Check that this host can take the platform: the engine, clock, memory, disks,
-    ports, bundle, images, state directory and lock. Changes nothing.
+    """Check that the platform's target can take it. Changes nothing.
+
+    \b
+    Compose: the engine, clock, memory, disks, ports, bundle, images, host folders, state
+    directory and lock.
+    Kubernetes: the kubeconfig, the API server and its version, this user's rights in the
+    namespace, the storage class, the namespace, the lock, the registry and the bundle.
 
     Exit 0 when nothing failed (warnings allowed), 1 when something did."""
     from heliostat.doctor import exit_code, report_json, report_text
 
     target = _open(config_file, state_dir)
-    checks = target.preflight(bundle).checks()
+    preflight = target.preflight(bundle)
+    checks = preflight.checks()
     if output_format == "json":
         click.echo(json.dumps(report_json(target.name, checks), indent=2))
     else:
-        click.echo(report_text(target.name, checks, unicode=_prints("✓✗")), nl=False)
+        click.echo(report_text(target.name, checks, unicode=_prints("✓✗"),
+                               where=preflight.where), nl=False)
     sys.exit(exit_code(checks))
 
 

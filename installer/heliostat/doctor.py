@@ -3,17 +3,20 @@ with figures, and — when it is not ok — what to do about it.
 
 This module is target-neutral: the types, the runner, the rules that turn figures into a
 status, and the report. Gathering the figures is a target's job
-(`heliostat/drivers/compose_doctor.py` for Docker).
+(`heliostat/drivers/compose_doctor.py` for Docker, `kubernetes_doctor.py` for Kubernetes).
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
+    from heliostat.ledger_lock import Lease
     from heliostat.model import PlatformModel
 
 Status = Literal["ok", "warn", "fail"]
@@ -25,6 +28,16 @@ KiB, MiB, GiB, TiB = 1 << 10, 1 << 20, 1 << 30, 1 << 40
 # API version decides, not the engine's own.
 MIN_ENGINE_API = (1, 41)
 MIN_ENGINE_NAME = "Docker Engine 20.10"
+
+# Kubernetes minors the kubernetes driver supports. The rendered objects use GA APIs only,
+# and the driver leans on newer behaviour: the rollout gates find a Job's pods by the
+# `batch.kubernetes.io/job-name` label (set from 1.27 on), and `permissions` names the user
+# through SelfSubjectReview (GA in 1.28). 1.29 is the oldest heliostat commits to, a minor
+# above both; an older cluster is refused rather than left half-working.
+MIN_KUBERNETES = (1, 29)
+# The newest minor tested: the control plane the test bed runs (tests/infra/steps/
+# kubernetes.sh). A newer one most likely works (GA APIs do not change), hence a warning.
+NEWEST_TESTED_KUBERNETES = (1, 37)
 
 # Memory: what the services are allowed (the catalog's `resources.memory`, each container's
 # memory limit on Compose) against the engine's memory. Above 100 % they may still run (few
@@ -120,6 +133,9 @@ class Preflight(Protocol):
     answer — that is what it reports — so it is not a method of a connected `Driver`
     (a driver is made with a live connection to its target)."""
 
+    # What the report's last line says can take the platform: "this host", "this cluster".
+    where: str
+
     def checks(self) -> list[Check]:
         ...
 
@@ -139,6 +155,26 @@ def engine_version_rule(version: str, api_version: str, where: str) -> Finding:
                             f"({MIN_ENGINE_NAME}) or later",
                             f"upgrade the engine to {MIN_ENGINE_NAME} or later (Debian 12: "
                             "`apt-get install docker.io`)")
+    return Finding.ok(found)
+
+
+def kubernetes_version_rule(git_version: str, server: str) -> Finding:
+    """`git_version`: the API server's `/version` gitVersion (`v1.37.2`, `v1.30.4-eks-a1b2`)."""
+    found = f"Kubernetes {git_version} at {server}"
+    version = _version_tuple(git_version.lstrip("v"))
+    oldest, newest = _dotted(MIN_KUBERNETES), _dotted(NEWEST_TESTED_KUBERNETES)
+    if version is None:
+        return Finding.warn(f"{found}; heliostat cannot read that version",
+                            f"heliostat supports Kubernetes {oldest} to {newest}; check the "
+                            "cluster's version (`kubectl version`)")
+    if version < MIN_KUBERNETES:
+        return Finding.fail(f"{found}; heliostat needs Kubernetes {oldest} or later",
+                            f"upgrade the cluster to Kubernetes {oldest} or later (tested up "
+                            f"to {newest})")
+    if version > NEWEST_TESTED_KUBERNETES:
+        return Finding.warn(f"{found}; newer than {newest}, the newest heliostat is tested on",
+                            "it most likely works (heliostat uses GA APIs only); if an "
+                            "install misbehaves, use heliostat's newest release")
     return Finding.ok(found)
 
 
@@ -229,6 +265,25 @@ def clock_rule(skew: float, uncertainty: float, clock: str = "the engine's clock
     return Finding.ok(found)
 
 
+def lease_rule(lease: Lease) -> Finding:
+    """Who holds the ledger's lock, from its lease as read without taking the lock: a live
+    holder is a warning (a command run now would be refused); one whose lease ran out, or
+    that provably no longer runs, is taken over by the next command."""
+    holder = lease.holder.describe()
+    if lease.expired():
+        return Finding.ok(f"not held: the last lease, of {holder}, ran out at "
+                          f"{_clock(lease.expires_at)}; the next command takes the lock over")
+    if lease.holder.is_gone():
+        return Finding.ok(f"not held: its holder {holder} no longer runs; the next command "
+                          "takes the lock over")
+    left = max(0, round(lease.expires_at - time.time()))
+    return Finding.warn(f"held by {holder}; its lease runs out at {_clock(lease.expires_at)} "
+                        f"(in {left}s) unless it is renewed",
+                        "wait for that command to finish (`heliostat status` shows what it "
+                        "applies); if it was killed, its lease runs out by itself and the "
+                        "next command takes the lock over")
+
+
 # -- the report --
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -246,7 +301,8 @@ def report_json(platform: str, checks: Sequence[Check]) -> dict[str, Any]:
             "ok": exit_code(checks) == EXIT_OK}
 
 
-def report_text(platform: str, checks: Sequence[Check], unicode: bool = True) -> str:
+def report_text(platform: str, checks: Sequence[Check], unicode: bool = True,
+                where: str = "this host") -> str:
     """One line per check (its fix indented below it), then a summary line."""
     markers = _MARKERS[unicode]
     width = max((len(c.name) for c in checks), default=0)
@@ -255,18 +311,18 @@ def report_text(platform: str, checks: Sequence[Check], unicode: bool = True) ->
         lines.append(f"{markers[check.status]:>2} {check.name.ljust(width)}  {check.finding}")
         if check.fix:
             lines.append(f"{'':>2} {'':{width}}  fix: {check.fix}")
-    lines.append(summary_line(platform, checks))
+    lines.append(summary_line(platform, checks, where))
     return "\n".join(lines) + "\n"
 
 
-def summary_line(platform: str, checks: Sequence[Check]) -> str:
+def summary_line(platform: str, checks: Sequence[Check], where: str = "this host") -> str:
     count = {status: sum(c.status == status for c in checks) for status in ("ok", "warn", "fail")}
     figures = (f"{count['ok']} ok, {count['warn']} warning{'s' if count['warn'] != 1 else ''}, "
                f"{count['fail']} failed")
     if count["fail"]:
         return (f"platform {platform}: {figures}; fix what failed, then run "
                 "`heliostat doctor` again")
-    return f"platform {platform}: {figures}; this host can take it"
+    return f"platform {platform}: {figures}; {where} can take it"
 
 
 # -- figures --
@@ -294,6 +350,10 @@ def human_bytes(size: int | float) -> str:
 def _version_tuple(text: str) -> tuple[int, ...] | None:
     parts = re.match(r"(\d+)\.(\d+)", text or "")
     return (int(parts[1]), int(parts[2])) if parts else None
+
+
+def _clock(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds")
 
 
 def _dotted(version: tuple[int, ...]) -> str:

@@ -28,8 +28,7 @@ import docker
 import docker.errors
 import requests
 
-from heliostat import __version__
-from heliostat.bundle.layout import Manifest
+from heliostat.bundle_check import BundleState, bundle_state
 from heliostat.doctor import (
     CannotCheck,
     Check,
@@ -37,6 +36,7 @@ from heliostat.doctor import (
     clock_rule,
     data_root_rule,
     engine_version_rule,
+    lease_rule,
     memory_requests,
     memory_rule,
     parse_size,
@@ -53,7 +53,6 @@ DEFAULT_ENGINE = "unix:///var/run/docker.sock"  # where docker looks without DOC
 ENGINE_TIMEOUT = 15  # seconds a call may take: doctor must answer, not hang on a dead engine
 PLATFORM_LABEL = "io.heliostat.platform"
 SIZE_LABEL = "io.heliostat.size"  # a volume's declared size, as the Compose profile labels it
-TAR_BLOCK = 512
 _ENGINE_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)")
 _LISTENING = {"tcp": "0A", "udp": "07"}  # socket states in /proc/net/*: LISTEN, unconnected
 _ENGINE_TROUBLE = ("run `heliostat doctor` again; if it persists, look at the engine "
@@ -85,14 +84,10 @@ class ImagePlan:
     bytes_to_load: int  # uncompressed layers of `from_bundle` the engine lacks
 
 
-@dataclass(frozen=True)
-class BundleState:
-    manifest: Manifest | None  # None: no bundle given, or one that cannot be used
-    finding: Finding
-
-
 class ComposeDoctor:
     """Every check for one platform on the engine `DOCKER_HOST` names (else the local one)."""
+
+    where = "this host"
 
     def __init__(self, target: Target, bundle_file: Path | None = None) -> None:
         self.target = target
@@ -260,10 +255,8 @@ class ComposeDoctor:
 
     @cached_property
     def _bundle(self) -> BundleState:
-        if self.bundle_file is None:
-            return BundleState(None, Finding.ok("no --bundle given: the images must be in "
-                                                "the engine already"))
-        return read_bundle(self.bundle_file, self.target.model)
+        return bundle_state(self.bundle_file, self.target.model,
+                            "the images must be in the engine already")
 
     def bundle_check(self) -> Finding:
         return self._bundle.finding
@@ -559,62 +552,6 @@ def platform_images(model: PlatformModel) -> dict[str, str]:
     return dict(sorted(images.items()))
 
 
-def smallest_tar_size(member_sizes: list[int]) -> int:
-    """The fewest bytes a tar holding members of these sizes takes: a header block each,
-    and the data padded to whole blocks."""
-    return sum(TAR_BLOCK + -(-size // TAR_BLOCK) * TAR_BLOCK for size in member_sizes)
-
-
-def read_bundle(path: Path, model: PlatformModel) -> BundleState:
-    """Its manifest (checked against its recorded digest), its size against what the
-    manifest lists, its version and whether it holds every image the platform runs.
-    Every byte of the images is checked when they are loaded, not here."""
-    from heliostat.bundle import BundleError, missing_images
-    from heliostat.bundle.catalog_images import model_images
-    from heliostat.bundle.reader import BundleReader
-
-    damaged = f"get an intact copy (`heliostat bundle verify {path}` checks every byte)"
-    if not path.exists():
-        # Before the reader, whose "cannot open" would send the user after a damaged copy
-        return BundleState(None, Finding.fail(
-            f"there is no bundle at {path}",
-            f"give --bundle the path of the bundle file (`make bundle` writes "
-            f"dist/heliostat-{__version__}.bundle), or leave --bundle out if the images are "
-            "in the engine already"))
-    try:
-        with BundleReader(path) as reader:
-            manifest, digest = reader.manifest, reader.digest
-            manifest_size = len(reader.manifest_bytes)
-            signed = reader.signed
-        size = path.stat().st_size
-    except BundleError as exc:
-        return BundleState(None, Finding.fail(f"{path}: {exc}", damaged))
-    except OSError as exc:
-        return BundleState(None, Finding.fail(f"cannot read {path}: {exc.strerror}", damaged))
-    # The members come last, so a file cut short anywhere in their data is smaller than
-    # this. The digest and the signature take a block of data each (sizes of 1 count one).
-    smallest = smallest_tar_size([manifest_size, 1, *([1] if signed else []),
-                                  *(m.size for m in manifest.members)])
-    if size < smallest:
-        return BundleState(None, Finding.fail(
-            f"{path} is truncated: it has {size} bytes, but the members its manifest lists "
-            f"take at least {smallest}", damaged))
-    if manifest.version != __version__:
-        return BundleState(None, Finding.fail(
-            f"{path} carries the images of heliostat {manifest.version}, not {__version__}",
-            f"use the bundle of heliostat {__version__}, or run the installer the bundle "
-            "carries"))
-    missing = missing_images(manifest, model_images(model))
-    if missing:
-        return BundleState(manifest, Finding.fail(
-            f"{path} lacks the image(s) {', '.join(missing)} that platform {model.name} runs",
-            "use a bundle built with every image (`make bundle`)"))
-    return BundleState(manifest, Finding.ok(
-        f"{path}: heliostat {manifest.version} ({digest[:19]}...), manifest intact, holds "
-        f"all {len(model_images(model))} images the platform runs (their bytes are checked "
-        "as they load)"))
-
-
 # -- the state directory and the lock --
 
 def host_folders_finding(model: PlatformModel, engine_is_here: bool) -> Finding:
@@ -725,20 +662,4 @@ def ledger_lock_finding(directory: Path) -> Finding:
     except (ValueError, KeyError, TypeError) as exc:
         return Finding.fail(str(LedgerCorrupt(path, str(exc))),
                             f"if no heliostat command is running, remove it (`rm {path}`)")
-    holder = lease.holder.describe()
-    if lease.expired():
-        return Finding.ok(f"not held: the last lease, of {holder}, ran out at "
-                          f"{_clock(lease.expires_at)}; the next command takes the lock over")
-    if lease.holder.is_gone():
-        return Finding.ok(f"not held: its holder {holder} no longer runs; the next command "
-                          "takes the lock over")
-    left = max(0, round(lease.expires_at - time.time()))
-    return Finding.warn(f"held by {holder}; its lease runs out at {_clock(lease.expires_at)} "
-                        f"(in {left}s) unless it is renewed",
-                        "wait for that command to finish (`heliostat status` shows what it "
-                        "applies); if it was killed, its lease runs out by itself and the "
-                        "next command takes the lock over")
-
-
-def _clock(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds")
+    return lease_rule(lease)

@@ -20,6 +20,7 @@ import pytest
 
 from heliostat import __version__
 from heliostat.bundle.layout import MANIFEST, MANIFEST_DIGEST, Image, Layer, Manifest, Member
+from heliostat.bundle_check import read_bundle, smallest_tar_size
 from heliostat.config import load_config
 from heliostat.doctor import (
     DATA_ROOT_HEADROOM,
@@ -48,8 +49,6 @@ from heliostat.drivers.compose_doctor import (
     ledger_lock_finding,
     port_holder,
     published_ports,
-    read_bundle,
-    smallest_tar_size,
     state_dir_finding,
     unreachable,
 )
