@@ -76,7 +76,7 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from heliostat.drivers.compose_engine import EngineError
+        from heliostat.drivers.compose_errors import EngineError
         from heliostat.drivers.compose_files import StateFileError
         from heliostat.drivers.compose_objects import ComposeFileError
         from heliostat.drivers.kubernetes_errors import KubernetesError

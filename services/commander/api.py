@@ -266,7 +266,7 @@ def _accepted(operation: Operation) -> Response:
 
 def _engine_call(call: Any) -> Any:
     """The engine's and the driver's errors are the target's, not Commander's bugs."""
-    from heliostat.drivers.compose_engine import EngineError
+    from heliostat.drivers.compose_errors import EngineError
     from heliostat.drivers.compose_objects import ComposeFileError
     from heliostat.ledger_lock import LedgerError
 

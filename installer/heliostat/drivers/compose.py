@@ -46,7 +46,8 @@ from heliostat.driver import (
     PlanStep,
 )
 from heliostat.drivers import compose_files
-from heliostat.drivers.compose_engine import Engine, EngineError, container_health
+from heliostat.drivers.compose_engine import Engine, container_health
+from heliostat.drivers.compose_errors import EngineError
 from heliostat.drivers.compose_objects import ComposeFileError, read_project
 from heliostat.ledger_store import FileLedgerStore
 

@@ -24,13 +24,10 @@ import requests
 from docker.models.containers import Container
 
 from heliostat.driver import ByteSink
+from heliostat.drivers.compose_errors import EngineError
 from heliostat.drivers.compose_objects import duration_seconds
 
 POOL = 64  # engine connections at most
-
-
-class EngineError(Exception):
-    """The engine refused or failed a call; the message says which object and why."""
 
 
 def connect(base_url: str | None = None) -> docker.DockerClient:
