@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -27,7 +28,15 @@ from heliostat.cli import reports_errors as reports_input_errors
 TARGET_OVERRIDES = "heliostat.target_overrides"  # click context meta: --kubeconfig & co.
 
 
+# A namespace is an RFC 1123 label, as target.kubernetes.namespace's schema says.
+_NAMESPACE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
 def _override(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value and param.name == "namespace" and not _NAMESPACE.fullmatch(value):
+        raise click.BadParameter(
+            f"{value!r} is not a Kubernetes namespace name: at most 63 lowercase letters, "
+            "digits and '-', starting and ending with a letter or digit")
     if value:
         ctx.meta.setdefault(TARGET_OVERRIDES, {})[param.name] = value
     return value
@@ -71,8 +80,10 @@ class UsageProblem(Exception):
     """The command cannot run as asked (exit 2)."""
 
 
-def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Errors of the target, the ledger and the lock as messages, never tracebacks."""
+def reports_errors(command: Callable[..., Any], failed: int = EXIT_FAILURE
+                   ) -> Callable[..., Any]:
+    """Errors of the target, the ledger and the lock as messages, never tracebacks; the
+    command then exits `failed` (diff's 1 says "changes", so its errors exit 2)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -94,11 +105,11 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
                 KubernetesError, RegistryError) as exc:
             # LedgerError includes LockHeld, which names the command holding the lock
             click.echo(f"error: {exc}", err=True)
-            sys.exit(EXIT_FAILURE)
+            sys.exit(failed)
         except PlanError as exc:
             click.echo(f"error: {exc}\n(this is a bug in heliostat's module catalog, not in "
                        "your configuration)", err=True)
-            sys.exit(EXIT_FAILURE)
+            sys.exit(failed)
         except KeyboardInterrupt:
             click.echo("\ninterrupted: a revision being applied stays pending; the next "
                        "`heliostat install` or `upgrade` resumes it", err=True)
@@ -288,10 +299,11 @@ def upgrade(config_file: Path | None, state_dir: Path | None, bundle: Path | Non
 @click.option("--bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Plan as `install --bundle` or `upgrade --bundle` of this bundle would.")
 @output_option
-@reports_errors
+@functools.partial(reports_errors, failed=EXIT_INVALID)
 def diff(config_file: Path | None, state_dir: Path | None, bundle: Path | None,
          output_format: str) -> None:
-    """Show what install or upgrade would change; exit 0 if nothing, 1 if something."""
+    """Show what install or upgrade would change; exit 0 if nothing, 1 if something, 2 if
+    it cannot tell (an error)."""
     from heliostat.ledger import Ledger
     from heliostat.plan import plan
 

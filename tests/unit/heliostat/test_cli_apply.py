@@ -39,9 +39,20 @@ def test_an_unreachable_ssh_docker_host_is_one_line_saying_what_to_check(tmp_pat
     assert "Traceback" not in result.stderr
 
 
-def test_an_unreachable_engine_is_a_message(tmp_path):
-    result = heliostat("diff", "-f", write(tmp_path, ""), "--state-dir", str(tmp_path),
+@pytest.mark.parametrize(("verb", "exit_code"), [("install", 1), ("diff", 2)])
+def test_an_unreachable_engine_is_a_message(tmp_path, verb, exit_code):
+    # diff's 1 means "there are changes": it cannot tell, which is 2
+    result = heliostat(verb, "-f", write(tmp_path, ""), "--state-dir", str(tmp_path),
                        env={"DOCKER_HOST": f"unix://{tmp_path}/no-such.sock"})
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == exit_code, result.stderr
     assert result.stderr.startswith("error: cannot reach the Docker engine")
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("namespace", ["Acme", "acme_data", "-acme", "a" * 64])
+def test_a_namespace_flag_kubernetes_would_refuse_is_a_usage_error(tmp_path, namespace):
+    result = heliostat("diff", "-f", write(tmp_path, "profile: kubernetes\n"),
+                       "--namespace", namespace)
+    assert result.returncode == 2, result.stderr
+    assert "is not a Kubernetes namespace name" in result.stderr
     assert "Traceback" not in result.stderr
