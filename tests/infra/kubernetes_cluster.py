@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -164,16 +165,24 @@ class KubernetesCluster:
     def start(self) -> None:
         self._etcd.start()
         self._etcd.wait_until(self._etcd_healthy, "etcd health", self.start_timeout)
-        self.start_apiserver()
-        for process in (self._controller_manager, self._scheduler, self._kwok):
+        self._start_apiserver()
+        for process in (*self._controllers, self._kwok):
             process.start()
         self.kubectl("apply", "-f", str(require(
             kubernetes_home() / "stages/volume/fast/storage-class.yaml", "kwok's storage class")))
         self.kubectl("apply", "-f", "-", input=self._nodes_yaml())
+        self._wait_whole("default")
+
+    @property
+    def _controllers(self) -> tuple[ManagedProcess, ...]:
+        return self._controller_manager, self._scheduler
+
+    def _wait_whole(self, namespace: str) -> None:
         self._wait(self._nodes_ready, "every simulated node Ready")
         # The service-account controller runs once `default` exists in a namespace.
-        self._wait(lambda: self.kubectl("get", "serviceaccount", "default", check=False)
-                   .returncode == 0, "the service-account controller")
+        self._wait(lambda: self.kubectl("get", "serviceaccount", "default", "-n", namespace,
+                                        check=False).returncode == 0,
+                   "the service-account controller")
 
     def stop(self) -> None:
         for process in reversed(self._processes):
@@ -186,6 +195,19 @@ class KubernetesCluster:
         self.apiserver.stop(timeout=5)
 
     def start_apiserver(self) -> None:
+        """The API server back, and the controller manager and scheduler started anew:
+        after an outage their client-go watches back off for up to 30 s each, and the tests
+        that share this control plane must find it whole at once."""
+        self._start_apiserver()
+        for process in self._controllers:
+            process.stop(timeout=5)
+            process.start()
+        probe = f"probe-{uuid.uuid4().hex[:8]}"
+        self.kubectl("create", "namespace", probe)
+        self._wait_whole(probe)
+        self.kubectl("delete", "namespace", probe, "--wait=false")
+
+    def _start_apiserver(self) -> None:
         self.apiserver.start()
         self.apiserver.wait_until(self._apiserver_ready, "kube-apiserver /readyz",
                                   self.start_timeout)

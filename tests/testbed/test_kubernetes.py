@@ -60,6 +60,10 @@ spec:
 def namespace(kubernetes: KubernetesCluster) -> str:
     name = f"testbed-{uuid.uuid4().hex[:8]}"
     kubernetes.kubectl("create", "namespace", name)
+    # A bare pod is refused until the controller manager made the namespace's default
+    # service account.
+    kubernetes.kubectl("wait", "--for=create", "serviceaccount/default", "-n", name,
+                       "--timeout=60s")
     return name
 
 

@@ -4,6 +4,7 @@ and fails with a clear error when the API server stays away."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -87,15 +88,26 @@ def following(driver: KubernetesDriver) -> bool:
                for api_version, kind in (("apps/v1", "Deployment"), ("v1", "Pod")))
 
 
-def test_a_gate_follows_its_rollout_across_an_api_server_restart(
-    kubernetes: KubernetesCluster, gated: dict[str, Any],
-) -> None:
-    driver = open_driver(kubernetes, gated["platform"], reconnect_seconds=60)
+@contextlib.contextmanager
+def following_gate(kubernetes: KubernetesCluster, gated: dict[str, Any],
+                   reconnect_seconds: float) -> Iterator[Gate]:
+    """The gated Deployment applied, and a gate on it that follows it by its watches."""
+    driver = open_driver(kubernetes, gated["platform"], reconnect_seconds)
     try:
         step = deployment_step(gated["platform"], gated["token"])
         driver.apply(step, revision=1)
         gate = Gate(driver, step)
         wait_until("the gate follows the Deployment and its pods", lambda: following(driver))
+        yield gate
+    finally:
+        driver.close()
+        driver.connection.close()
+
+
+def test_a_gate_follows_its_rollout_across_an_api_server_restart(
+    kubernetes: KubernetesCluster, gated: dict[str, Any],
+) -> None:
+    with following_gate(kubernetes, gated, reconnect_seconds=60) as gate:
         assert gate.health is None and gate.error is None  # its pod cannot be scheduled
         kubernetes.stop_apiserver()
         kubernetes.start_apiserver()
@@ -104,20 +116,12 @@ def test_a_gate_follows_its_rollout_across_an_api_server_restart(
         gate.join(timeout=120)
         assert gate.error is None, gate.error
         assert gate.health == Health.ok()
-    finally:
-        driver.close()
-        driver.connection.close()
 
 
 def test_a_gate_fails_clearly_when_the_api_server_stays_away(
     kubernetes: KubernetesCluster, gated: dict[str, Any],
 ) -> None:
-    driver = open_driver(kubernetes, gated["platform"], reconnect_seconds=2)
-    try:
-        step = deployment_step(gated["platform"], gated["token"])
-        driver.apply(step, revision=1)
-        gate = Gate(driver, step)
-        wait_until("the gate follows the Deployment and its pods", lambda: following(driver))
+    with following_gate(kubernetes, gated, reconnect_seconds=2) as gate:
         kubernetes.stop_apiserver()
         try:
             gate.join(timeout=60)
@@ -126,6 +130,3 @@ def test_a_gate_fails_clearly_when_the_api_server_stays_away(
         assert isinstance(gate.error, KubernetesUnreachable), gate.error or gate.health
         assert f"the Kubernetes API server at {kubernetes.server} went away" in str(gate.error)
         assert "has not answered for 2s" in str(gate.error)
-    finally:
-        driver.close()
-        driver.connection.close()
