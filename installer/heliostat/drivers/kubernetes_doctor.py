@@ -54,11 +54,12 @@ DEFAULT_CLASS = ("storageclass.kubernetes.io/is-default-class",
                  "storageclass.beta.kubernetes.io/is-default-class")  # the older one still works
 RBAC = "rbac.authorization.k8s.io"
 # What the driver does to each kind of object it renders (it reads them back, server-side
-# applies them for real and as a dry-run, deletes what a revision no longer renders).
-OBJECT_VERBS = ("get", "list", "create", "patch", "delete")
+# applies them for real and as a dry-run, follows their rollout and deletion by a watch,
+# deletes what a revision no longer renders).
+OBJECT_VERBS = ("get", "list", "watch", "create", "patch", "delete")
 SECRET_VERBS = ("get", "list", "create", "update", "patch", "delete")  # ledger, secrets
 LEASE_VERBS = ("get", "create", "update", "delete")  # the lock: taken, renewed, released
-READ_VERBS = ("get", "list")  # pods and events, for what a failed gate shows
+READ_VERBS = ("get", "list", "watch")  # pods (the gates follow them), events
 VERB_ORDER = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection",
               "escalate", "bind", "*")
 _CONNECTION_PREFIX = re.compile(r"^(<[^>]*>|\w+\([^)]*\)): ")

@@ -100,7 +100,7 @@ def test_everything_ok_on_a_cluster_that_can_take_the_platform(doctor: Doctor) -
     assert checks["api-server"]["finding"] == (
         f"Kubernetes v1.37.2 at {doctor.cluster.server}")
     allowed, needed = allowed_count(checks["permissions"])
-    # the default platform's kinds x 5 verbs, secrets, leases, pods, events, the namespace,
+    # the default platform's kinds x 6 verbs, secrets, leases, pods, events, the namespace,
     # and what Role commander grants
     assert allowed == needed > 50
     assert f"namespace {doctor.namespace} for kubernetes-admin" in checks["permissions"]["finding"]
