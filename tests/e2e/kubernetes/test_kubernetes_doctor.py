@@ -170,7 +170,8 @@ def test_a_user_without_rights_is_told_which_are_denied_and_a_role_counts(
     rights = doctor.report(kubeconfig=kubeconfig, exit_code=1)["permissions"]
     assert allowed_count(rights) == (10, needed)
     assert "secrets" not in rights["finding"] and "leases" not in rights["finding"]
-    assert "get, list, watch, create, patch, delete on configmaps, deployments.apps" in rights["finding"]
+    assert "get, list, watch, create, patch, delete on configmaps, deployments.apps" \
+        in rights["finding"]
 
 
 def test_a_stopped_api_server_fails_with_its_url_and_the_rest_is_not_checked(
