@@ -142,10 +142,22 @@ def _installed(ledger: Any) -> Any:
 
 def _load_bundle(bundle: Path | None, target: Any, show: Callable[[str], None]) -> dict[str, str]:
     """Bring the bundle's images to the target (loaded into its engine, pushed to its
-    registry), after checking it holds every image the platform runs; returns what the
-    ledger records of it (version and digest)."""
+    registry), after `_checked_bundle`; returns what the ledger records of it."""
     if bundle is None:
         return {}
+    from heliostat.bundle import BundleError
+
+    recorded = _checked_bundle(bundle, target)
+    try:
+        target.receive_images(bundle, show)
+    except BundleError as exc:
+        raise UsageProblem(f"{bundle}: {exc}") from None
+    return recorded
+
+
+def _checked_bundle(bundle: Path, target: Any) -> dict[str, str]:
+    """What the ledger records of the bundle (version and digest), once it is known to be
+    a bundle of this heliostat holding every image the platform runs."""
     from heliostat.bundle import BundleError, missing_images
     from heliostat.bundle.catalog_images import model_images
     from heliostat.bundle.reader import BundleReader
@@ -155,16 +167,15 @@ def _load_bundle(bundle: Path | None, target: Any, show: Callable[[str], None]) 
             missing = missing_images(reader.manifest, model_images(target.model))
             version = reader.manifest.version
             recorded = {"bundle_version": version, "bundle_digest": reader.digest}
-        if version != __version__:
-            raise UsageProblem(f"{bundle} is heliostat {version}'s, and this is heliostat "
-                               f"{__version__}: run the installer the bundle holds "
-                               "(`heliostat bundle inspect` shows it)")
-        if missing:
-            raise UsageProblem(f"{bundle} lacks the image(s) {', '.join(missing)} that "
-                               f"platform {target.name} runs; use a bundle built for it")
-        target.receive_images(bundle, show)
     except BundleError as exc:
         raise UsageProblem(f"{bundle}: {exc}") from None
+    if version != __version__:
+        raise UsageProblem(f"{bundle} is heliostat {version}'s, and this is heliostat "
+                           f"{__version__}: run the installer the bundle holds "
+                           "(`heliostat bundle inspect` shows it)")
+    if missing:
+        raise UsageProblem(f"{bundle} lacks the image(s) {', '.join(missing)} that "
+                           f"platform {target.name} runs; use a bundle built for it")
     return recorded
 
 
@@ -308,6 +319,8 @@ def diff(config_file: Path | None, state_dir: Path | None, bundle: Path | None,
     from heliostat.plan import plan
 
     target = _open(config_file, state_dir, bundle)
+    if bundle is not None:
+        _checked_bundle(bundle, target)  # as install and upgrade refuse it, before planning
     driver = target.driver
     steps = plan(driver.desired_objects(target.manifests), driver.observe(),
                  driver.immutable_fields)

@@ -177,3 +177,13 @@ def test_a_registry_that_is_not_there_stops_the_install_before_anything_is_appli
     assert "cannot be reached" in result.stderr and "Traceback" not in result.stderr
     history = platform.run("history", "--output", "json")
     assert json.loads(history.stdout or "[]") == []
+
+
+def test_diff_with_a_file_that_is_no_bundle_is_refused_clearly(
+        kubernetes: KubernetesCluster, registry: Registry, tmp_path: Path) -> None:
+    platform = BundledPlatform(kubernetes, tmp_path, registry.url)
+    damaged = tmp_path / "damaged.bundle"
+    damaged.write_bytes(b"not a bundle")
+    result = platform.run("diff", "--bundle", str(damaged))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith(f"error: {damaged}: ") and "Traceback" not in result.stderr
