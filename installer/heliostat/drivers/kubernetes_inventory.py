@@ -27,12 +27,15 @@ class Inventory:
 
     def read(self) -> list[ObjectRef]:
         """The objects listed, read anew from the ledger."""
-        data = self._store.read(INVENTORY)
-        refs = [] if data is None else [ObjectRef.from_json(item)
-                                        for item in json.loads(data)["objects"]]
+        refs = self._load()
         with self._lock:
             self._refs = refs
         return list(refs)
+
+    def _load(self) -> list[ObjectRef]:
+        data = self._store.read(INVENTORY)
+        return [] if data is None else [ObjectRef.from_json(item)
+                                        for item in json.loads(data)["objects"]]
 
     def remember(self, ref: ObjectRef, along: Iterable[ObjectRef],
                  live: Collection[ObjectRef]) -> None:
@@ -56,9 +59,7 @@ class Inventory:
 
     def _current(self) -> list[ObjectRef]:
         if self._refs is None:
-            data = self._store.read(INVENTORY)
-            self._refs = [] if data is None else [ObjectRef.from_json(item)
-                                                  for item in json.loads(data)["objects"]]
+            self._refs = self._load()
         return self._refs
 
     def _write(self, refs: list[ObjectRef]) -> None:
