@@ -36,6 +36,17 @@ def migrate(settings: Settings) -> None:
     click.echo(f"applied {len(applied)} migration(s)")
 
 
+@main.command("event-api")
+@click.option("--bind", help="host:port to listen on [env EVENT_API_BIND; 0.0.0.0:8080]")
+@click.option("--workers", type=click.IntRange(1, 256),
+              help="worker processes [env WEB_CONCURRENCY; cores]")
+def event_api(bind: str | None, workers: int | None) -> None:
+    """Serve the Event API."""
+    from clickstream.event_api_server import serve
+
+    serve(bind, workers)
+
+
 @main.command()
 @click.pass_obj
 def router(settings: Settings) -> None:

@@ -33,6 +33,9 @@ class Settings:
     #: How long the Event API trusts a write key it checked before checking it again
     #: (changes reach it at once by notification; this bounds a missed one).
     write_key_cache_seconds: float = 60.0
+    #: How long the Event API's producer waits to fill a batch: the events of
+    #: concurrent requests then travel to Kafka together (bench/clickstream).
+    producer_linger_ms: float = 5.0
 
     @classmethod
     def from_env(cls, environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
@@ -47,6 +50,8 @@ class Settings:
             topic_partitions=int(env.get("CLICKSTREAM_TOPIC_PARTITIONS", cls.topic_partitions)),
             write_key_cache_seconds=float(env.get("CLICKSTREAM_WRITE_KEY_CACHE_SECONDS",
                                                   cls.write_key_cache_seconds)),
+            producer_linger_ms=float(env.get("CLICKSTREAM_PRODUCER_LINGER_MS",
+                                             cls.producer_linger_ms)),
         )
 
 

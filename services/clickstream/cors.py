@@ -68,16 +68,17 @@ def response_headers(origin: str | None) -> dict[str, str]:
 
 
 def preflight_headers(origin: str | None, request_headers: Mapping[str, str]) -> dict[str, str]:
-    """Headers of the answer to an ``OPTIONS`` request (with :func:`response_headers`)."""
+    """Headers of the answer to an ``OPTIONS`` request (with :func:`response_headers`);
+    ``request_headers`` has its names in lower case."""
     headers = {
         **response_headers(origin),
         "Access-Control-Allow-Methods": ALLOW_METHODS,
         "Access-Control-Allow-Headers": allowed_request_headers(
-            request_headers.get("Access-Control-Request-Headers")),
+            request_headers.get("access-control-request-headers")),
         "Access-Control-Max-Age": str(MAX_AGE_SECONDS),
         "Allow": ALLOW_METHODS,
     }
-    if request_headers.get("Access-Control-Request-Private-Network", "").lower() == "true":
+    if request_headers.get("access-control-request-private-network", "").lower() == "true":
         # Chromium asks before a public page may reach an address on a private network.
         headers["Access-Control-Allow-Private-Network"] = "true"
     return headers

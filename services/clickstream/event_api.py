@@ -1,27 +1,30 @@
 """The Event API: Segment-compatible HTTP endpoints that make events durable in Kafka.
 
-Run with ``gunicorn -c python:clickstream.gunicorn_conf "clickstream.event_api:create_app()"``.
-A request is answered 200 only after Kafka acknowledged every event in it; a batch is
-accepted whole or refused whole, so the client can always retry it as it is.
+Served by granian (``python -m clickstream event-api``, :mod:`clickstream.event_api_server`),
+one event loop and one Kafka producer per worker process. A request is answered 200
+only after Kafka acknowledged every event in it; a batch is accepted whole or refused
+whole, so the client can always retry it as it is.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 import logging
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+import orjson
 
 from clickstream import cors, limits, metrics
 from clickstream.config import Settings
 from clickstream.events import SHORT_PATHS, InvalidEvent, partition_key, prepare_event
+from clickstream.http_exchange import Request, Response, json_response, serve_rsgi
 from clickstream.openapi import build_spec
 from clickstream.producer import DurableProducer, NotDurable
 from clickstream.rate_limit import RateLimiter, retry_after_header
@@ -36,11 +39,7 @@ SINGLE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 SHORT_BATCH_PATH = "b"  # analytics.js in batching mode; SHORT_PATHS for single events
 # How long a refused client should wait before retrying when Kafka is unavailable.
 UNAVAILABLE_RETRY_AFTER = "5"
-
-
-def _json_response(body: dict[str, Any], status: int = 200,
-                   headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body), status, headers, mimetype="application/json")
+_SUCCESS = b'{"success": true}'
 
 
 def error_body(code: str, message: str,
@@ -55,21 +54,8 @@ def error_body(code: str, message: str,
     return body
 
 
-def _read_body(max_bytes: int) -> bytes:
-    """The request body, decoded as its ``Content-Encoding`` says, refused when over
-    ``max_bytes`` before or after decoding."""
-    length = request.content_length
-    if length is not None and length > max_bytes:
-        raise Refused(413, "too_large", f"request body over {max_bytes} bytes")
-    raw = request.stream.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise Refused(413, "too_large", f"request body over {max_bytes} bytes")
-    return decode_body(raw, request.headers.get("Content-Encoding", ""), max_bytes)
-
-
-def _basic_auth_key() -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, encoded = header.partition(" ")
+def _basic_auth_key(request: Request) -> str | None:
+    scheme, _, encoded = request.header("authorization").partition(" ")
     if scheme.lower() != "basic" or not encoded:
         return None
     try:
@@ -79,9 +65,9 @@ def _basic_auth_key() -> str | None:
     return decoded.partition(":")[0] or None
 
 
-def _client_ip() -> str | None:
+def _client_ip(request: Request) -> str | None:
     # The Event API sits behind the platform's load balancer; its first hop is the client.
-    forwarded = request.headers.get("X-Forwarded-For")
+    forwarded = request.headers.get("x-forwarded-for")
     if forwarded:
         return forwarded.split(",", 1)[0].strip() or request.remote_addr
     return request.remote_addr
@@ -113,37 +99,40 @@ class Ingest:
                 log.warning("cannot create the raw topic yet", extra={"error": str(exc)})
                 time.sleep(5)
 
-    def ready(self) -> bool:
+    async def ready(self) -> bool:
         if not self._topic_created.is_set():
             return False
         now = time.monotonic()
         if now < self._ready_until:
             return True
-        if self.producer.reachable(self.topic):
+        if await asyncio.to_thread(self.producer.reachable, self.topic):
             self._ready_until = now + 1.0
             return True
         return False
 
-    def handle(self, event_type: str | None, batch: bool, correct_skew: bool = True) -> Response:
+    async def handle(self, request: Request, event_type: str | None, batch: bool,
+                     correct_skew: bool = True) -> Response:
         if not self._topic_created.is_set():
             raise Refused(503, "unavailable", "the event topic is not ready yet; retry later",
                           retry_after=UNAVAILABLE_RETRY_AFTER)
-        payload = parse_json(_read_body(limits.BATCH_BYTES if batch else limits.EVENT_BYTES))
+        max_bytes = limits.BATCH_BYTES if batch else limits.EVENT_BYTES
+        raw = await request.body(max_bytes)
+        payload = parse_json(decode_body(raw, request.header("content-encoding"), max_bytes))
         if not isinstance(payload, dict):
             raise Refused(400, "invalid_json", "body must be a JSON object")
 
-        key = _basic_auth_key() or payload.get("writeKey")
+        key = _basic_auth_key(request) or payload.get("writeKey")
         if not isinstance(key, str) or not key:
             raise Refused(401, "no_write_key",
                           "write key missing: send it as the HTTP Basic user or `writeKey`")
         try:
-            app = self.keys.lookup(key)
+            app = await self.keys.find(key)
         except KeyStoreUnavailable:
             raise Refused(503, "unavailable", "cannot check the write key now",
                           retry_after=UNAVAILABLE_RETRY_AFTER) from None
         if app is None:
             raise Refused(401, "unknown_write_key", "unknown write key")
-        origin = request.headers.get("Origin")
+        origin = request.headers.get("origin")
         if not cors.origin_allowed(origin, app.allowed_origins):
             raise Refused(403, "origin_not_allowed",
                           f"origin {origin[:200]} may not send events for this write key; "
@@ -170,22 +159,22 @@ class Ingest:
                           retry_after=retry_after_header(wait))
 
         metrics.RECEIVED.inc(len(events))
-        messages = self._prepare(events, event_type, sent_at, correct_skew, app.id)
+        messages = self._prepare(events, event_type, sent_at, correct_skew, app.id,
+                                 _client_ip(request))
         try:
-            self.producer.produce_all(self.topic, messages,
-                                      headers=[("app_id", str(app.id).encode())])
+            await self.producer.produce_all(self.topic, messages,
+                                            headers=[("app_id", str(app.id).encode())])
         except NotDurable as exc:
             log.warning("events not made durable", extra={"error": str(exc),
                                                           "events": len(messages)})
             raise Refused(503, "unavailable", "events could not be stored; retry later",
                           retry_after=UNAVAILABLE_RETRY_AFTER) from None
         metrics.PRODUCED.inc(len(messages))
-        return _json_response({"success": True})
+        return Response(200, _SUCCESS)
 
     def _prepare(self, events: list[Any], event_type: str | None, sent_at: Any,
-                 correct_skew: bool, app_id: int) -> list[tuple[bytes, bytes]]:
+                 correct_skew: bool, app_id: int, ip: str | None) -> list[tuple[bytes, bytes]]:
         received_at = datetime.now(timezone.utc)
-        ip = _client_ip()
         messages, errors, too_large = [], [], []
         for index, event in enumerate(events):
             try:
@@ -194,7 +183,7 @@ class Ingest:
             except InvalidEvent as exc:
                 errors.append({"index": index, "error": str(exc)})
                 continue
-            value = json.dumps(prepared, separators=(",", ":"), ensure_ascii=False).encode()
+            value = orjson.dumps(prepared)
             if len(value) > limits.EVENT_BYTES:
                 too_large.append({"index": index,
                                   "error": f"event is {len(value)} bytes; the limit is "
@@ -220,11 +209,11 @@ def _apply_batch_defaults(payload: dict[str, Any], events: list[Any]) -> None:
                 event[name] = {**shared, **(event.get(name) or {})}
 
 
-def request_api_host() -> tuple[str, str]:
+def request_api_host(request: Request) -> tuple[str, str]:
     """(protocol, host[:port]) the client reached us by, as the gateway passes them on
     (``Host`` with its port, ``X-Forwarded-Proto``). ``X-Forwarded-Host`` is not read:
     the gateway passes a client's own on unchanged."""
-    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",", 1)[0].strip().lower()
+    forwarded = request.header("x-forwarded-proto").split(",", 1)[0].strip().lower()
     protocol = forwarded if forwarded in ("http", "https") else request.scheme
     return protocol, request.host
 
@@ -253,116 +242,151 @@ def tracker_settings(write_key: str, protocol: str, host: str) -> dict[str, Any]
 # Browsers reuse a key's settings this long; an app's changes reach them within it.
 SETTINGS_MAX_AGE = 60
 
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 500: "internal_error"}
+_CODES = {404: "not_found", 405: "method_not_allowed", 500: "internal_error"}
+
+Handler = Callable[[Request], Awaitable[Response]]
 
 
-def create_app(settings: Settings | None = None, ingest: Ingest | None = None) -> Flask:
-    """The Event API; ``ingest`` replaces the one made from ``settings`` (tests)."""
-    app = Flask(__name__)
-    ingest = ingest or Ingest(settings or Settings.from_env())
-    app.extensions["clickstream.ingest"] = ingest
-    spec = json.dumps(build_spec())
+class EventApi:
+    """The Event API as an RSGI application: a route table over :class:`Ingest`.
 
-    def endpoint(event_type: str | None, batch: bool, correct_skew: bool = True):
-        def view() -> Response:
-            return ingest.handle(event_type, batch, correct_skew)
-        return view
+    The Kafka producer and the write-key cache are made in each worker process, when
+    the server starts its event loop (``__rsgi_init__``); ``ingest`` given here is used
+    instead (tests)."""
 
-    for name in SINGLE_TYPES:
-        app.add_url_rule(f"/v1/{name}", f"v1_{name}", endpoint(name, False), methods=["POST"])
-    for short, name in SHORT_PATHS.items():
-        app.add_url_rule(f"/v1/{short}", f"v1_{short}", endpoint(name, False),
-                         methods=["POST"])
-    batch_view = endpoint(None, True)
-    app.add_url_rule("/v1/batch", "v1_batch", batch_view, methods=["POST"])
-    app.add_url_rule(f"/v1/{SHORT_BATCH_PATH}", f"v1_{SHORT_BATCH_PATH}", batch_view,
-                     methods=["POST"])
-    app.add_url_rule("/v1/import", "v1_import", endpoint(None, True, correct_skew=False),
-                     methods=["POST"])
+    def __init__(self, settings: Settings | None = None, ingest: Ingest | None = None) -> None:
+        self._settings = settings
+        self.ingest = ingest
+        self._spec = json.dumps(build_spec()).encode()
+        self.routes: dict[str, dict[str, Handler]] = {}
+        for name in SINGLE_TYPES:
+            self._post(f"/v1/{name}", name, batch=False)
+        for short, name in SHORT_PATHS.items():
+            self._post(f"/v1/{short}", name, batch=False)
+        for path in ("/v1/batch", f"/v1/{SHORT_BATCH_PATH}"):
+            self._post(path, None, batch=True)
+        self._post("/v1/import", None, batch=True, correct_skew=False)
+        for path, view in (("/health", self.health), ("/ready", self.ready),
+                           ("/openapi.json", self.openapi), ("/metrics", self.metrics)):
+            self.routes[path] = {"GET": view, "HEAD": view}
 
-    @app.get("/v1/projects/<write_key>/settings")
-    def project_settings(write_key: str) -> Response:
+    def _post(self, path: str, event_type: str | None, batch: bool,
+              correct_skew: bool = True) -> None:
+        async def view(request: Request) -> Response:
+            return await self._ingest().handle(request, event_type, batch, correct_skew)
+        self.routes[path] = {"POST": view}
+
+    def _ingest(self) -> Ingest:
+        if self.ingest is None:
+            self.ingest = Ingest(self._settings or Settings.from_env())
+        return self.ingest
+
+    def __rsgi_init__(self, _loop: asyncio.AbstractEventLoop) -> None:
+        self._ingest()
+
+    def __rsgi_del__(self, _loop: asyncio.AbstractEventLoop) -> None:
+        if self.ingest is not None:
+            self.ingest.producer.close()
+
+    async def __rsgi__(self, scope: Any, proto: Any) -> None:
+        await serve_rsgi(scope, proto, self.respond)
+
+    async def respond(self, request: Request) -> Response:
+        """The answer to ``request``, with the headers every answer carries."""
+        origin = request.headers.get("origin")
+        try:
+            response = await self._route(request)
+        except Refused as exc:
+            metrics.REJECTED.labels(exc.reason).inc()
+            headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
+            response = json_response(error_body(exc.reason, exc.message, exc.errors),
+                                     exc.status, headers)
+        except Exception:
+            log.exception("request failed", extra={"path": request.path[:200]})
+            response = json_response(error_body("internal_error", "internal server error"),
+                                     500)
+        # Errors too: a browser reports an unreadable answer as a network failure and
+        # sends the same events again.
+        for name, value in cors.response_headers(origin).items():
+            response.headers.setdefault(name, value)
+        response.headers["Vary"] = ("Origin, Access-Control-Request-Method, "
+                                    "Access-Control-Request-Headers"
+                                    if request.method == "OPTIONS" else "Origin")
+        # Every answer, errors included: the alert on server errors is computed from it.
+        metrics.RESPONSES.labels(str(response.status)).inc()
+        return response
+
+    async def _route(self, request: Request) -> Response:
+        if request.method == "OPTIONS":
+            # Answered for every path, before routing: a preflight carries no write key,
+            # and a refused preflight hides the real answer (a readable 404) from the page.
+            return Response(204, headers=cors.preflight_headers(
+                request.headers.get("origin"), request.headers), content_type=None)
+        methods = self.routes.get(request.path)
+        if methods is None:
+            key = _settings_key(request.path)
+            if key is None:
+                return _http_error(404, "The requested URL was not found on the server.")
+            methods = {"GET": lambda r: self.project_settings(r, key)}
+            methods["HEAD"] = methods["GET"]
+        view = methods.get(request.method)
+        if view is None:
+            allowed = sorted({*methods, "OPTIONS"})
+            return _http_error(405, "The method is not allowed for the requested URL.",
+                               {"Allow": ", ".join(allowed)})
+        return await view(request)
+
+    async def project_settings(self, request: Request, write_key: str) -> Response:
         # Not counted as rejected events: a page load asks for this, not an event.
         try:
-            found = ingest.keys.lookup(write_key)
+            found = await self._ingest().keys.find(write_key)
         except KeyStoreUnavailable:
-            return _json_response(error_body("unavailable", "cannot check the write key now"),
-                                  503, {"Retry-After": UNAVAILABLE_RETRY_AFTER})
+            return json_response(error_body("unavailable", "cannot check the write key now"),
+                                 503, {"Retry-After": UNAVAILABLE_RETRY_AFTER})
         if found is None:
-            return _json_response(error_body("unknown_write_key", "unknown write key"), 404)
-        origin = request.headers.get("Origin")
+            return json_response(error_body("unknown_write_key", "unknown write key"), 404)
+        origin = request.headers.get("origin")
         if not cors.origin_allowed(origin, found.allowed_origins):
             # The tracker would only have its events refused: it had better not start.
-            return _json_response(error_body(
+            return json_response(error_body(
                 "origin_not_allowed", f"origin {origin[:200]} may not send events for this "
                 "write key; add it to the app's allowed origins"), 403)
-        protocol, host = request_api_host()
-        return _json_response(tracker_settings(write_key, protocol, host), headers={
+        protocol, host = request_api_host(request)
+        return json_response(tracker_settings(write_key, protocol, host), headers={
             # Private: the document names the host the request came to, which a
             # shared cache must not hand to clients that came by another.
             "Cache-Control": f"private, max-age={SETTINGS_MAX_AGE}"})
 
-    @app.before_request
-    def preflight() -> Response | None:
-        # Answered for every path, before routing: a preflight carries no write key,
-        # and a refused preflight hides the real answer (a readable 404) from the page.
-        if request.method != "OPTIONS":
-            return None
-        return Response(status=204, headers=cors.preflight_headers(request.headers.get(
-            "Origin"), request.headers))
+    async def health(self, _request: Request) -> Response:
+        return json_response({"status": "ok"})
 
-    @app.after_request
-    def allow_cross_origin(response: Response) -> Response:
-        # Errors too: a browser reports an unreadable answer as a network failure and
-        # sends the same events again.
-        for name, value in cors.response_headers(request.headers.get("Origin")).items():
-            response.headers.setdefault(name, value)
-        response.vary.add("Origin")
-        if request.method == "OPTIONS":
-            response.vary.update(("Access-Control-Request-Method",
-                                  "Access-Control-Request-Headers"))
-        return response
+    async def ready(self, _request: Request) -> Response:
+        if await self._ingest().ready():
+            return json_response({"status": "ready"})
+        return json_response({"status": "kafka unreachable"}, 503)
 
-    @app.after_request
-    def count_response(response: Response) -> Response:
-        # Every answer, errors included (Flask runs this for a 500 from an unhandled
-        # exception too): the alert on server errors is computed from it.
-        metrics.RESPONSES.labels(str(response.status_code)).inc()
-        return response
+    async def openapi(self, _request: Request) -> Response:
+        return Response(200, self._spec)
 
-    @app.errorhandler(Refused)
-    def refused(exc: Refused) -> Response:
-        metrics.REJECTED.labels(exc.reason).inc()
-        headers = {"Retry-After": exc.retry_after} if exc.retry_after else None
-        return _json_response(error_body(exc.reason, exc.message, exc.errors), exc.status,
-                              headers)
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Response:
-        status = exc.code or 500
-        code = _HTTP_CODES.get(status) or exc.name.lower().replace(" ", "_")
-        headers = None
-        if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
-            headers = {"Allow": ", ".join(sorted(exc.valid_methods))}
-        return _json_response(error_body(code, exc.description or exc.name), status, headers)
-
-    @app.get("/health")
-    def health() -> Response:
-        return _json_response({"status": "ok"})
-
-    @app.get("/ready")
-    def ready() -> Response:
-        if ingest.ready():
-            return _json_response({"status": "ready"})
-        return _json_response({"status": "kafka unreachable"}, 503)
-
-    @app.get("/openapi.json")
-    def openapi() -> Response:
-        return Response(spec, mimetype="application/json")
-
-    @app.get("/metrics")
-    def metrics_view() -> Response:
+    async def metrics(self, _request: Request) -> Response:
         body, content_type = metrics.render_metrics()
-        return Response(body, content_type=content_type)
+        return Response(200, body, content_type=content_type)
 
-    return app
+
+def _settings_key(path: str) -> str | None:
+    """The write key of a ``/v1/projects/{writeKey}/settings`` path."""
+    prefix, suffix = "/v1/projects/", "/settings"
+    if path.startswith(prefix) and path.endswith(suffix):
+        key = path[len(prefix):-len(suffix)]
+        if key and "/" not in key:
+            return key
+    return None
+
+
+def _http_error(status: int, description: str,
+                headers: dict[str, str] | None = None) -> Response:
+    return json_response(error_body(_CODES[status], description), status, headers)
+
+
+#: What the server loads (``clickstream.event_api:application``).
+application = EventApi()

@@ -1,8 +1,8 @@
 """Prometheus metrics shared by every process, and the small HTTP server that
 exposes ``/health`` and ``/metrics`` for the router and the workers.
 
-The Event API runs under gunicorn with several worker processes; there
-``PROMETHEUS_MULTIPROC_DIR`` is set (by ``gunicorn_conf``) before this module is
+The Event API runs in granian with several worker processes; there
+``PROMETHEUS_MULTIPROC_DIR`` is set (by ``event_api_server``) before this module is
 imported, and ``/metrics`` aggregates all workers.
 """
 
@@ -59,7 +59,7 @@ CONSUMER_LAG = Gauge("clickstream_consumer_lag",
 
 
 def render_metrics() -> tuple[bytes, str]:
-    """The exposition text for this process, or for all gunicorn workers."""
+    """The exposition text for this process, or for all Event API workers."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

@@ -1,14 +1,17 @@
 """A Kafka producer whose callers wait until their messages are durable.
 
-One instance per process, shared by all request threads: librdkafka batches what
-concurrent requests produce, and a background thread serves delivery reports.
+One instance per Event API process, driven by the process's event loop: librdkafka puts
+what concurrent requests produce into shared batches, and the loop itself serves the
+delivery reports (``poll``) while any are due, so a report resolves its request's
+future directly, with no second thread contending for the interpreter.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
@@ -17,32 +20,34 @@ from clickstream.kafka_clients import client_config
 
 log = logging.getLogger(__name__)
 
+# How often the loop asks librdkafka for delivery reports while messages are out: the
+# most it adds to a request's answer.
+POLL_INTERVAL_SECONDS = 0.001
+
 
 class NotDurable(Exception):
     """Kafka did not acknowledge every message in time; the caller should answer 503."""
 
 
 class _Waiter:
-    """Counts down delivery reports for one request's messages."""
+    """Counts down the delivery reports of one request's messages."""
 
-    __slots__ = ("done", "error", "lock", "pending")
+    __slots__ = ("error", "future", "pending")
 
-    def __init__(self, pending: int) -> None:
+    def __init__(self, pending: int, future: asyncio.Future[None]) -> None:
         self.pending = pending
         self.error: KafkaError | None = None
-        self.done = threading.Event()
-        self.lock = threading.Lock()
+        self.future = future
 
     def on_delivery(self, error: KafkaError | None, _message: object) -> None:
         self.settle(1, error)
 
     def settle(self, count: int, error: KafkaError | None = None) -> None:
-        with self.lock:
-            if error is not None and self.error is None:
-                self.error = error
-            self.pending -= count
-            if self.pending <= 0:
-                self.done.set()
+        if error is not None and self.error is None:
+            self.error = error
+        self.pending -= count
+        if self.pending == 0 and not self.future.done():
+            self.future.set_result(None)
 
 
 class DurableProducer:
@@ -56,48 +61,71 @@ class DurableProducer:
             "acks": "all",
             # Same partition for a key as the Java client (and our partitioner module).
             "partitioner": "murmur2_random",
-            "linger.ms": 2,
+            "linger.ms": settings.producer_linger_ms,
+            "batch.size": 1_000_000,
             "compression.type": "lz4",
+            # librdkafka reports every message by then, delivered or failed.
             "message.timeout.ms": int(timeout_seconds * 1000),
             "queue.buffering.max.kbytes": 262144,
             **(extra_config or {}),
         })
         self._producer = Producer(self._config)
         self._lock = threading.Lock()
-        self._closed = threading.Event()
-        threading.Thread(target=self._serve_reports, name="kafka-reports", daemon=True).start()
+        self._waiting = 0  # requests whose reports are still due
+        self._polling: asyncio.TimerHandle | None = None
 
-    def _serve_reports(self) -> None:
-        while not self._closed.is_set():
-            self._producer.poll(0.05)
+    def _poll(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._producer.poll(0)  # runs the reports' callbacks, here on the loop
+        self._polling = (loop.call_later(POLL_INTERVAL_SECONDS, self._poll, loop)
+                         if self._waiting else None)
 
-    def produce_all(self, topic: str, messages: Iterable[tuple[bytes, bytes]],
-                    headers: list[tuple[str, bytes]] | None = None) -> None:
+    async def produce_all(self, topic: str, messages: Sequence[tuple[bytes, bytes]],
+                          headers: list[tuple[str, bytes]] | None = None) -> None:
         """Produce ``(key, value)`` pairs and return once all are acknowledged."""
-        messages = list(messages)
         if not messages:
             return
-        waiter = _Waiter(len(messages))
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(len(messages), loop.create_future())
         producer = self._producer
         produced = 0
+        self._waiting += 1
+        if self._polling is None:
+            self._polling = loop.call_later(POLL_INTERVAL_SECONDS, self._poll, loop)
         try:
-            for key, value in messages:
-                producer.produce(topic, value, key, headers=headers,
-                                 on_delivery=waiter.on_delivery)
-                produced += 1
-        except (BufferError, KafkaException) as exc:
-            # What was produced may still land; the client retries the whole request
-            # and consumers deduplicate on messageId (the ids the server derives for
-            # events without one are the same on the retry).
-            # Messages never handed to librdkafka get no report: settle them here.
-            waiter.settle(len(messages) - produced)
-            waiter.done.wait(self._timeout + 1.0)
-            raise NotDurable(f"could not queue events for Kafka: {exc}") from exc
-        if not waiter.done.wait(self._timeout + 1.0):
-            raise NotDurable("Kafka did not acknowledge in time")
+            try:
+                for key, value in messages:
+                    producer.produce(topic, value, key, headers=headers,
+                                     on_delivery=waiter.on_delivery)
+                    produced += 1
+            except (BufferError, KafkaException) as exc:
+                # What was produced may still land; the client retries the whole request
+                # and consumers deduplicate on messageId (the ids the server derives for
+                # events without one are the same on the retry).
+                # Messages never handed to librdkafka get no report: settle them here.
+                waiter.settle(len(messages) - produced)
+                await self._wait(waiter, loop)
+                raise NotDurable(f"could not queue events for Kafka: {exc}") from exc
+            if not await self._wait(waiter, loop):
+                raise NotDurable("Kafka did not acknowledge in time")
+        finally:
+            self._waiting -= 1
         if waiter.error is not None:
             self._recover_if_fatal(waiter.error)
             raise NotDurable(f"Kafka refused the events: {waiter.error.str()}")
+
+    async def _wait(self, waiter: _Waiter, loop: asyncio.AbstractEventLoop) -> bool:
+        """Whether every report came; librdkafka's own timeout makes it so, this one
+        only guards against a report that never comes."""
+        if waiter.future.done():
+            return True
+        guard = loop.call_later(self._timeout + 1.0, _give_up, waiter.future)
+        try:
+            await waiter.future
+        except TimeoutError:
+            return False
+        finally:
+            guard.cancel()
+        return True
 
     def _recover_if_fatal(self, error: KafkaError) -> None:
         if not error.fatal():
@@ -118,4 +146,8 @@ class DurableProducer:
 
     def close(self, timeout: float = 10.0) -> None:
         self._producer.flush(timeout)
-        self._closed.set()
+
+
+def _give_up(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())

@@ -14,6 +14,7 @@ as the backoff allows, so requests do not each wait for a connect timeout.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -47,6 +48,9 @@ class _Entry:
 
 
 class WriteKeyCache:
+    #: What :meth:`cached` answers for a key it cannot answer for without Postgres.
+    NOT_CACHED = object()
+
     def __init__(self, dsn: str, listen: bool = True, ttl: float = 60.0) -> None:
         self._dsn = dsn
         self._ttl = ttl
@@ -67,6 +71,22 @@ class WriteKeyCache:
         and kept should Postgres not answer."""
         for entry in list(self._entries.values()):
             entry.fresh_until = 0.0
+
+    def cached(self, key: str) -> storage.App | object | None:
+        """The app of a key checked recently (None: known unknown), without waiting;
+        :attr:`NOT_CACHED` when only :meth:`lookup` can tell."""
+        entry = self._entries.get(key)
+        if entry is not None and entry.fresh_until > time.monotonic():
+            return entry.app
+        return self.NOT_CACHED
+
+    async def find(self, key: str) -> storage.App | None:
+        """:meth:`lookup` for an event loop: a key not cached is looked up in a thread,
+        so that Postgres never holds up the other requests."""
+        found = self.cached(key)
+        if found is not self.NOT_CACHED:
+            return found  # type: ignore[return-value]
+        return await asyncio.to_thread(self.lookup, key)
 
     def lookup(self, key: str) -> storage.App | None:
         now = time.monotonic()

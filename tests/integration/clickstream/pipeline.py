@@ -106,15 +106,13 @@ class Pipeline:
     def worker(self, kind: str, **extra: str) -> Process:
         return self.spawn(f"worker-{kind}", ["worker", "--kind", kind], **extra)
 
-    def event_api(self, workers: int = 1, threads: int = 16, **extra: str) -> Process:
+    def event_api(self, workers: int = 1, **extra: str) -> Process:
         port = free_port()
         self.api_url = f"http://127.0.0.1:{port}"
         env = self.env(EVENT_API_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY=str(workers),
-                       EVENT_API_THREADS=str(threads), **extra)
-        process = Process("event-api", [
-            sys.executable, "-m", "gunicorn", "-c", "python:clickstream.gunicorn_conf",
-            "clickstream.event_api:create_app()",
-        ], env, self.log_dir)
+                       **extra)
+        process = Process("event-api", [sys.executable, "-m", "clickstream", "event-api"],
+                          env, self.log_dir)
         self.processes.append(process.start())
         self.wait_ready(process)
         return process

@@ -253,7 +253,7 @@ def _depth(value: Any) -> int:
 def test_any_bytes_get_2xx_or_a_4xx_with_a_reason_and_what_is_stored_is_strict_json(
         pipeline: Pipeline) -> None:
     _app_id, key = pipeline.create_app()
-    pipeline.event_api(threads=4)
+    pipeline.event_api()
     session = requests.Session()
     # The server closes a connection after refusing a body it did not read; the client may
     # find that out only once its next request is on the closed socket. Such a request is

@@ -133,7 +133,7 @@ def test_kafka_stopped_for_30s_every_200_is_delivered_and_refused_batches_sent_a
     app_id, key = pipeline.create_app()
     pipeline.create_destination(app_id, "Hook", "webhook",
                                 {"url": webhook_sink.url, "batch_size": 50})
-    pipeline.event_api(workers=2, threads=16)
+    pipeline.event_api(workers=2)
     pipeline.router()
     pipeline.worker("webhook")
 
@@ -174,7 +174,7 @@ def test_postgres_stopped_past_the_key_cache_known_keys_keep_working_and_all_arr
     app_id, key = pipeline.create_app()
     pipeline.create_destination(app_id, "Hook", "webhook",
                                 {"url": webhook_sink.url, "batch_size": 50})
-    pipeline.event_api(workers=1, threads=16,  # one process: its cache knows the key
+    pipeline.event_api(workers=1,  # one process: its cache knows the key
                        CLICKSTREAM_WRITE_KEY_CACHE_SECONDS="10")
     pipeline.router()
     pipeline.worker("webhook")

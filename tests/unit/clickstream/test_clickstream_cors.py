@@ -13,8 +13,8 @@ from clickstream.cors import (
 
 def test_preflight_allows_what_tracking_libraries_send() -> None:
     headers = preflight_headers("https://shop.example", {
-        "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "content-type,authorization,x-retry-count,x-trace"})
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type,authorization,x-retry-count,x-trace"})
     assert headers["Access-Control-Allow-Origin"] == "https://shop.example"
     assert "POST" in headers["Access-Control-Allow-Methods"]
     allowed = {h.strip().lower() for h in headers["Access-Control-Allow-Headers"].split(",")}
@@ -26,7 +26,7 @@ def test_preflight_allows_what_tracking_libraries_send() -> None:
 
 def test_preflight_from_a_public_page_to_a_private_address_is_allowed() -> None:
     headers = preflight_headers("https://shop.example", {
-        "Access-Control-Request-Private-Network": "true"})
+        "access-control-request-private-network": "true"})
     assert headers["Access-Control-Allow-Private-Network"] == "true"
 
 

@@ -1,3 +1,4 @@
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -10,6 +11,7 @@ from clickstream.events import (
     format_time,
     partition_key,
     prepare_event,
+    uuid5_text,
     validate,
 )
 
@@ -142,3 +144,11 @@ def test_top_level_traits_and_other_types_are_left_alone() -> None:
     track = prepare_event({"userId": "u", "event": "e", "context": {"traits": {"a": 1}}},
                           "track", RECEIVED, None)
     assert "traits" not in track
+
+
+@given(st.text())
+def test_derived_ids_are_the_uuid5_of_the_standard_library(name: str) -> None:
+    # Ids derived before must stay the ids derived now: a retry after an upgrade has to
+    # get the same ones.
+    namespace = uuid.UUID("5f3f6d0e-8c2a-4b7e-9a51-2f0c3d9e7b14")
+    assert uuid5_text(namespace, name) == str(uuid.uuid5(namespace, name))

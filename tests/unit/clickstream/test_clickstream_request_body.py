@@ -9,10 +9,17 @@ import zlib
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from clickstream.events import derived_message_id, prepare_event
 from clickstream.refused import Refused
-from clickstream.request_body import MAX_JSON_DEPTH, decode_body, parse_json
+from clickstream.request_body import (
+    MAX_JSON_DEPTH,
+    decode_body,
+    parse_json,
+    parse_json_slowly,
+)
 
 LIMIT = 32 * 1024
 
@@ -98,6 +105,37 @@ def test_numbers_are_read_as_a_javascript_consumer_would() -> None:
 
 def test_of_duplicate_keys_the_last_counts() -> None:
     assert parse_json(b'{"a": 1, "a": 2}') == {"a": 2}
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20)
+
+
+def _outcome(parse, body: bytes) -> tuple[str, object]:
+    try:
+        return "value", parse(body)
+    except Refused as refused:
+        return "refused", (refused.status, refused.reason)
+
+
+@given(_JSON, st.booleans())
+def test_the_fast_reader_reads_every_document_as_the_reference_does(value, ascii_only) -> None:
+    body = json.dumps(value, ensure_ascii=ascii_only).encode()
+    fast, slow = _outcome(parse_json, body), _outcome(parse_json_slowly, body)
+    assert fast == slow
+    if fast[0] == "value":  # equal, and of the same types (1 is not 1.0, 2**63 a float)
+        assert json.dumps(fast[1]) == json.dumps(slow[1])
+
+
+@pytest.mark.parametrize("body", [
+    b'{"a": "\\ud800"}', b'["\\udc00x"]', b"[18446744073709551615]", b"[9223372036854775808]",
+    b"[" * 70 + b"]" * 70, b"[" * 2000 + b"]" * 2000, b'{"a": 1e400}', b"\xef\xbb\xbf{}",
+])
+def test_the_fast_reader_hands_what_it_reads_otherwise_to_the_reference(body) -> None:
+    assert _outcome(parse_json, body) == _outcome(parse_json_slowly, body)
 
 
 RECEIVED = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)

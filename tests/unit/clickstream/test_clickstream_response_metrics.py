@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from clickstream.event_api import create_app
+from clickstream.event_api import EventApi
+from tests.unit.clickstream.event_api_client import EventApiClient
 
 
 class BrokenKeys:
-    def lookup(self, key: str) -> None:
+    async def find(self, key: str) -> None:
         raise RuntimeError("a bug, not an outage")
 
 
@@ -23,7 +24,7 @@ def answered(code: int) -> float:
 
 
 def test_answers_are_counted_by_code_an_unhandled_error_as_500() -> None:
-    app = create_app(ingest=Ingest()).test_client()  # type: ignore[arg-type]
+    app = EventApiClient(EventApi(ingest=Ingest()))  # type: ignore[arg-type]
     before = {code: answered(code) for code in (200, 404, 500)}
     assert app.get("/health").status_code == 200
     assert app.get("/no-such-path").status_code == 404

@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
 
-from clickstream.event_api import create_app, tracker_settings
+from clickstream.event_api import EventApi, tracker_settings
 from clickstream.openapi import build_spec
 from clickstream.storage import App
 from clickstream.write_keys import KeyStoreUnavailable
+from tests.unit.clickstream.event_api_client import EventApiClient
 
 KEY = "wk_live_0123456789"
 
@@ -24,7 +24,7 @@ class Keys:
         self.down = down
         self.asked: list[str] = []
 
-    def lookup(self, key: str) -> App | None:
+    async def find(self, key: str) -> App | None:
         self.asked.append(key)
         if self.down:
             raise KeyStoreUnavailable("connection refused")
@@ -36,8 +36,8 @@ class Ingest:
         self.keys = keys
 
 
-def client(keys: Keys) -> FlaskClient:
-    return create_app(ingest=Ingest(keys)).test_client()  # type: ignore[arg-type]
+def client(keys: Keys) -> EventApiClient:
+    return EventApiClient(EventApi(ingest=Ingest(keys)))  # type: ignore[arg-type]
 
 
 @pytest.fixture
