@@ -90,6 +90,14 @@ class KafkaBroker(LoopbackServer):
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    def java(self, main_class: str, *args: str) -> list[str]:
+        """A command line running one of the Kafka jars' tools on the broker's classpath."""
+        return [*self._java, HEAP, main_class, *args]
+
     def _format(self, home: Path) -> None:
         result = subprocess.run(
             [*self._java, "kafka.tools.StorageTool", "format",

@@ -4,7 +4,9 @@ set -euo pipefail
 source "$INFRA/steps/common.sh"
 
 home="$CACHE/kafka-$KAFKA_VERSION"
-if [ -f "$home/lib/.complete" ]; then
+# The marker holds the recipe's hash: a changed pom.xml fetches again.
+recipe=$(sha256sum "$INFRA/kafka/pom.xml" | cut -c1-12)
+if [ "$(cat "$home/lib/.complete" 2>/dev/null)" = "$recipe" ]; then
   note "cached ($(find "$home/lib" -name '*.jar' | wc -l) jars)"
   exit 0
 fi
@@ -15,7 +17,7 @@ mvn -B -q -f "$INFRA/kafka/pom.xml" \
   -Dkafka.version="$KAFKA_VERSION" -Dslf4j.version="$SLF4J_VERSION" \
   dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$home/lib.partial"
 ls "$home"/lib.partial/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null
-touch "$home/lib.partial/.complete"
+echo "$recipe" > "$home/lib.partial/.complete"
 rm -rf "$home/lib"
 mv "$home/lib.partial" "$home/lib"
 note "fetched $(find "$home/lib" -name '*.jar' | wc -l) jars"
