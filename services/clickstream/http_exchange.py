@@ -53,6 +53,11 @@ class Request:
             if size > max_bytes:
                 raise Refused(413, "too_large", f"request body over {max_bytes} bytes")
             chunks.append(chunk)
+        if length is not None and length.isdigit() and size != int(length):
+            # The client went away mid-body: what came may parse, yet it is not what
+            # was sent.
+            raise Refused(400, "incomplete_body",
+                          f"request body has {size} of its {length} bytes")
         return b"".join(chunks)
 
 

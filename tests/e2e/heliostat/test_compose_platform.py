@@ -6,6 +6,7 @@ This is the platform `make demo` installs."""
 
 import base64
 import contextlib
+import http.client
 import itertools
 import json
 import textwrap
@@ -180,16 +181,18 @@ def event_api_stopped(engine: docker.DockerClient,
         for c in replicas), 120)
 
 
-def _gateway_answer(platform: PlatformUnderTest, body: bytes) -> tuple[int, dict, dict]:
-    """POST /v1/track as a browser tracker sends it (text/plain, from another origin)."""
+def _gateway_answer(platform: PlatformUnderTest,
+                    body: bytes) -> tuple[int, http.client.HTTPMessage, dict]:
+    """POST /v1/track as a browser tracker sends it (text/plain, from another origin).
+    The headers as the message, whose names are case-insensitive as HTTP's are."""
     request = urllib.request.Request(
         f"http://127.0.0.1:{platform.port}/v1/track", data=body, method="POST",
         headers={"Content-Type": "text/plain", "Origin": "https://shop.example"})
     try:
         with urllib.request.urlopen(request, timeout=15) as answer:
-            return answer.status, dict(answer.headers), json.loads(answer.read())
+            return answer.status, answer.headers, json.loads(answer.read())
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), json.loads(error.read())
+        return error.code, error.headers, json.loads(error.read())
 
 
 def test_the_gateway_answers_a_browser_itself_when_the_event_api_cannot(
