@@ -55,7 +55,7 @@ def error_body(code: str, message: str,
 
 
 def _basic_auth_key(request: Request) -> str | None:
-    scheme, _, encoded = request.header("authorization").partition(" ")
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "basic" or not encoded:
         return None
     try:
@@ -117,7 +117,8 @@ class Ingest:
                           retry_after=UNAVAILABLE_RETRY_AFTER)
         max_bytes = limits.BATCH_BYTES if batch else limits.EVENT_BYTES
         raw = await request.body(max_bytes)
-        payload = parse_json(decode_body(raw, request.header("content-encoding"), max_bytes))
+        coding = request.headers.get("content-encoding", "")
+        payload = parse_json(decode_body(raw, coding, max_bytes))
         if not isinstance(payload, dict):
             raise Refused(400, "invalid_json", "body must be a JSON object")
 
@@ -213,7 +214,7 @@ def request_api_host(request: Request) -> tuple[str, str]:
     """(protocol, host[:port]) the client reached us by, as the gateway passes them on
     (``Host`` with its port, ``X-Forwarded-Proto``). ``X-Forwarded-Host`` is not read:
     the gateway passes a client's own on unchanged."""
-    forwarded = request.header("x-forwarded-proto").split(",", 1)[0].strip().lower()
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",", 1)[0].strip().lower()
     protocol = forwarded if forwarded in ("http", "https") else request.scheme
     return protocol, request.host
 

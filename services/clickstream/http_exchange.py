@@ -34,9 +34,6 @@ class Request:
     scheme: str = "http"
     body_chunks: _Body = field(default_factory=_no_body)
 
-    def header(self, name: str, default: str = "") -> str:
-        return self.headers.get(name, default)
-
     @property
     def host(self) -> str:
         return self.headers.get("host", "")
