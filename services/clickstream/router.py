@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 BATCH_MESSAGES = 5000
 IDLE_POLL_SECONDS = 0.1
 TRANSACTION_TIMEOUT_MS = 15000
+TRANSACTIONAL_PRODUCERS = 2
 
 
 @dataclass(frozen=True)
@@ -82,17 +83,34 @@ class Router:
                 "queued.min.messages": 20000,
             },
         ))
-        self.producer = Producer(client_config(
-            settings,
+        # The producers take turns, one transaction each: after a commit the broker
+        # still writes that transaction's markers, and until it is done it answers the
+        # same producer's next transaction with CONCURRENT_TRANSACTIONS, which librdkafka
+        # retries only after 20 ms. The next producer in turn starts at once. The first
+        # keeps the router's original transactional id, so an upgrade fences a
+        # predecessor's open transaction as before.
+        self.producers = [
+            self._new_producer(f"{prefix}.router.{self.router_id}{f'.{turn}' if turn else ''}")
+            for turn in range(TRANSACTIONAL_PRODUCERS)]
+        self._turn = 0
+        self._failed_deliveries: list[KafkaError] = []
+        #: The highest offset routed and committed, per raw-topic partition.
+        self._routed: dict[tuple[str, int], int] = {}
+        self.last_progress = time.monotonic()
+        self._lag_checked = 0.0
+
+    def _new_producer(self, transactional_id: str) -> Producer:
+        return Producer(client_config(
+            self.settings,
             **{
-                "transactional.id": f"{prefix}.router.{self.router_id}",
+                "transactional.id": transactional_id,
                 "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
                 "partitioner": "murmur2_random",
                 "linger.ms": 5,
                 "compression.type": "lz4",
-                # While the previous transaction's markers are written the broker answers
-                # CONCURRENT_TRANSACTIONS; librdkafka's default 100 ms retry backoff
-                # would then add 100 ms to nearly every batch.
+                # Other CONCURRENT_TRANSACTIONS answers (AddOffsetsToTxn, EndTxn) are
+                # retried after retry.backoff.ms; librdkafka's default 100 ms would add
+                # 100 ms to such a batch.
                 "retry.backoff.ms": 1,
                 "retry.backoff.max.ms": 20,
                 # Checked before every commit (see route_batch); only failures matter.
@@ -100,15 +118,18 @@ class Router:
                 "delivery.report.only.error": True,
             },
         ))
-        self._failed_deliveries: list[KafkaError] = []
-        #: The highest offset routed and committed, per raw-topic partition.
-        self._routed: dict[tuple[str, int], int] = {}
-        self.last_progress = time.monotonic()
-        self._lag_checked = 0.0
+
+    @property
+    def producer(self) -> Producer:
+        """The producer whose turn it is: the one of the open transaction, if any."""
+        return self.producers[self._turn]
 
     def start(self) -> None:
         self.topics.ensure([self.raw, self.invalid])
-        self.producer.init_transactions(30)
+        # Each id's init fences whatever a predecessor (a crashed or zombie router of
+        # the same id) left open under it.
+        for producer in self.producers:
+            producer.init_transactions(30)
         self.consumer.subscribe([self.raw])
 
     def healthy(self) -> bool:
@@ -183,6 +204,9 @@ class Router:
             self.producer.commit_transaction(10)
         except KafkaException as exc:
             self._give_up(exc.args[0])
+        # A later transaction's offsets are written after this one's, so they win
+        # whichever of the two gets its markers first: offsets never go back.
+        self._turn = (self._turn + 1) % len(self.producers)
         for message in live:  # in order per partition: the last one is the highest
             self._routed[(message.topic(), message.partition())] = message.offset()
         self._account(live, routings)

@@ -9,7 +9,10 @@ import time
 import requests
 from confluent_kafka import Producer
 
+from clickstream.catalog import DestinationCatalog
+from clickstream.config import Settings
 from clickstream.recent_events import RecentEvents
+from clickstream.router import Router
 from tests.integration.clickstream.pipeline import Pipeline
 
 
@@ -77,3 +80,40 @@ def test_unroutable_events_go_to_the_invalid_topic_with_the_reason(pipeline: Pip
     assert reasons == ["missing app_id header", "not JSON", "not JSON", "not an event object"]
     assert sorted(m.value() for m in invalid) == sorted(
         [b"not json", b'{"type": "track"}', b"[1]", deep])
+
+
+def test_a_restarted_router_fences_the_transaction_any_of_its_producers_left_open(
+        pipeline: Pipeline) -> None:
+    """The router's producers take turns, one transaction each, so a router killed
+    mid-batch can leave open the transaction of any of them. Its successor (same router
+    id) fences them all as it starts: the open transaction is aborted at once, instead of
+    holding back every read_committed consumer until it times out (15 s, then up to
+    the broker's 10 s abort check)."""
+    settings = Settings(kafka_bootstrap=pipeline.bootstrap, postgres_dsn=pipeline.dsn,
+                        redis_url=pipeline.redis_url, topic_prefix=pipeline.prefix,
+                        topic_partitions=1)  # both messages below in one partition
+    topic = f"{pipeline.prefix}.fenced"
+    killed = Router(settings, router_id=f"{pipeline.prefix}-router",
+                    catalog=DestinationCatalog(pipeline.dsn, listen=False))
+    assert len(killed.producers) > 1
+    killed.topics.ensure([topic])
+    left_open = killed.producers[-1]
+    left_open.init_transactions(30)
+    left_open.begin_transaction()
+    left_open.produce(topic, b"never committed")
+    assert left_open.flush(10) == 0  # in the partition, inside the open transaction
+
+    started = time.monotonic()
+    successor = pipeline.router()  # the same router id, as a restarted replica has
+    deadline = started + 30
+    while "router started" not in successor.log_tail(100):
+        assert time.monotonic() < deadline, successor.log_tail()
+        time.sleep(0.2)
+    after = Producer({"bootstrap.servers": pipeline.bootstrap})
+    after.produce(topic, b"after the restart")
+    assert after.flush(10) == 0
+    # Only what was committed, and long before the open transaction would have timed
+    # out: it no longer holds the partition's last stable offset.
+    values = [m.value() for m in pipeline.read_topic(topic, expect=1, timeout=10)]
+    assert values == [b"after the restart"]
+    assert time.monotonic() - started < 14
