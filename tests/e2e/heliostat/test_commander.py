@@ -1,7 +1,8 @@
 """Commander in its container on the real engine: image updates and rollbacks through the
 ledger, health-gated; a real push to the platform's own registry, which notifies
 Commander, rolled out as a revision; the webhook's errors and duplicates; a CLI command
-and Commander at once; Commander killed mid-rollout, and replaced by an upgrade.
+and Commander at once; Commander killed mid-rollout, and replaced by an upgrade. (Its
+rollout of a pushed Airflow image runs in test_compose_airflow.py, on that platform.)
 
 Commander is not published on the host (nor routed by the gateway): it is reached as the
 registry and Pilot reach it, at its address on the platform's network. So is the
@@ -12,12 +13,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import io
 import ipaddress
 import json
 import os
 import signal
-import tarfile
 import textwrap
 import threading
 import time
@@ -33,7 +32,6 @@ from typing import Any
 import docker
 import docker.errors
 import pytest
-import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import openapi
@@ -41,75 +39,10 @@ from schemathesis.generation import GenerationMode
 
 from heliostat.ledger import Ledger, Revision
 from heliostat.ledger_store import FileLedgerStore
+from tests.e2e.heliostat.commander_client import Commander, address_of, brief, history
 from tests.infra.compose_platforms import PlatformUnderTest, container_of, wait_for
 
-FINISHED = ("deployed", "unchanged", "rolled-back", "failed", "superseded")
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-
-
-def address_of(engine: docker.DockerClient, platform: PlatformUnderTest, service: str) -> str:
-    container = container_of(engine, platform, service)
-    return container.attrs["NetworkSettings"]["Networks"][
-        f"heliostat-{platform.name}"]["IPAddress"]
-
-
-def brief(operation: dict[str, Any]) -> tuple[str, str, list[str]]:
-    """What an assertion shows of an operation that ended otherwise than expected."""
-    return operation["state"], operation["reason"], operation["events"]
-
-
-@dataclass
-class Commander:
-    platform: PlatformUnderTest
-    engine: docker.DockerClient
-    token: str
-    webhook_secret: str
-    url: str = ""
-
-    def __post_init__(self) -> None:
-        self.refresh()
-
-    def refresh(self) -> None:
-        """Its address: a restarted or replaced container may have another."""
-        self.url = f"http://{address_of(self.engine, self.platform, 'commander')}:8000"
-
-    def call(self, method: str, path: str, body: Any = None, *, token: str | None = None,
-             headers: dict[str, str] | None = None, raw: bytes | None = None
-             ) -> tuple[int, Any]:
-        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-        request = urllib.request.Request(self.url + path, data=data, method=method, headers={
-            "Content-Type": "application/json",
-            **({"Authorization": f"Bearer {self.token if token is None else token}"}
-               if token != "" else {}),
-            **(headers or {})})
-        try:
-            with urllib.request.urlopen(request, timeout=30) as answer:
-                return answer.status, json.loads(answer.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null")
-
-    def operation(self, operation: str) -> dict[str, Any]:
-        status, found = self.call("GET", f"/api/v1/operations/{operation}")
-        assert status == 200, found
-        return found
-
-    def wait(self, operation: str, timeout: float = 300) -> dict[str, Any]:
-        return wait_for(f"operation {operation} to finish",
-                        lambda: (found := self.operation(operation))["state"] in FINISHED
-                        and found, timeout, every=1)
-
-    def operations(self) -> list[dict[str, Any]]:
-        return self.call("GET", "/api/v1/operations")[1]["operations"]
-
-    def audit(self) -> list[dict[str, Any]]:
-        status, found = self.call("GET", "/api/v1/audit")
-        assert status == 200, found
-        return found["entries"]
-
-    def notify(self, *events: dict[str, Any], secret: str | None = None) -> tuple[int, Any]:
-        return self.call("POST", "/webhooks/registry", {"events": list(events)}, token="",
-                         headers={"X-Heliostat-Webhook-Secret": self.webhook_secret
-                                  if secret is None else secret})
 
 
 def with_commander(text: str) -> str:
@@ -130,12 +63,6 @@ def pinned_config(platform: PlatformUnderTest, file: str, pins: dict[str, str]) 
         'images: {registry: ""}', f"images: {{registry: \"\", services: {json.dumps(pins)}}}"))
     assert "services" in path.read_text()
     return path
-
-
-def history(platform: PlatformUnderTest) -> list[dict[str, Any]]:
-    shown = platform.run("history", "--output", "json")
-    assert shown.returncode == 0, shown.stderr
-    return json.loads(shown.stdout)
 
 
 def ledger_of(platform: PlatformUnderTest) -> Ledger:
@@ -676,134 +603,3 @@ def test_an_event_api_image_pushed_under_load_loses_no_request(
         f"io.heliostat.platform={platform.name}", "io.heliostat.service=event-api"]})
     assert [c.attrs["Config"]["Image"] for c in api] == [f"{repository}@{digest}"] * 2
     assert history(platform)[-1]["description"] == description
-
-
-DAG = '''\
-"""Baked into the image Commander rolls out: it exists only in the pushed image."""
-import datetime
-
-from airflow.sdk import dag, task
-
-
-@dag(dag_id="commander_e2e", schedule=None, start_date=datetime.datetime(2024, 1, 1),
-     catchup=False, is_paused_upon_creation=False)
-def commander_e2e():
-    @task
-    def hello():
-        print("rolled out by Commander")
-        return 42
-
-    hello()
-
-
-commander_e2e()
-'''
-
-
-def with_dag(engine: docker.DockerClient, repository: str, tag: str) -> None:
-    """The platform's Airflow image with one more DAG, as `repository:tag`."""
-    archive = io.BytesIO()
-    with tarfile.open(fileobj=archive, mode="w") as tar:
-        data = DAG.encode()
-        info = tarfile.TarInfo("commander_e2e.py")
-        info.size, info.uid, info.gid, info.mode = len(data), 50000, 50000, 0o644
-        tar.addfile(info, io.BytesIO(data))
-    # Created, never started: the commit keeps the image's own entrypoint and command.
-    base = engine.containers.create("heliostat/airflow:0.1.0")
-    try:
-        assert base.put_archive("/opt/airflow/dags", archive.getvalue())
-        base.commit(repository, tag)
-    finally:
-        base.remove(force=True)
-
-
-@pytest.fixture
-def airflow_platform(test_platform: PlatformUnderTest,
-                     compose_engine: docker.DockerClient) -> Commander:
-    """Airflow (one worker) with the platform's own Postgres and Redis, Commander with its
-    defaults (a push of `airflow` rolls every Airflow process), and Pilot, which shows
-    Airflow's health."""
-    platform = test_platform
-    platform.config.write_text(textwrap.dedent(f"""\
-        apiVersion: heliostat/v1
-        name: {platform.name}
-        profile: compose
-        gateway: {{http_port: {platform.port}}}
-        modules:
-          clickstream: {{enabled: false}}
-          pilot: {{enabled: true}}
-          monitoring: {{enabled: false}}
-          airflow: {{enabled: true, workers: {{replicas: 1, concurrency: 2}}}}
-          commander: {{auto_update: true}}
-        """))
-    installed = platform.run("install", timeout=1500)
-    assert installed.returncode == 0, installed.stdout + installed.stderr
-
-    def secret(name: str) -> str:
-        return platform.run("status", "--show-secret", name).stdout.strip()
-
-    return Commander(platform, compose_engine, secret("commander-token"),
-                     secret("commander-webhook-secret"))
-
-
-def test_an_airflow_image_pushed_with_a_new_dag_rolls_every_airflow_process(
-        airflow_platform: Commander, tcp_proxy: Any, compose_engine: docker.DockerClient):
-    """DAG deployment: push an image, and the new DAG appears and runs."""
-    commander = airflow_platform
-    platform = commander.platform
-    group = ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor",
-             "airflow-triggerer", "airflow-worker")
-    proxy = tcp_proxy(address_of(compose_engine, platform, "registry"), 5000)
-    repository = f"127.0.0.1:{proxy.port}/airflow"
-    tag = f"0.1.{os.getpid()}"  # the default pattern takes versions
-    with_dag(compose_engine, repository, tag)
-    try:
-        for line in compose_engine.images.push(repository, tag, stream=True, decode=True):
-            assert "error" not in line, line
-        digests = compose_engine.images.get(f"{repository}:{tag}").attrs["RepoDigests"]
-        digest = next(d for d in digests if d.startswith(repository)).rpartition("@")[2]
-        description = f"commander: registry push airflow@{digest}"
-        operation = wait_for("the push's operation", lambda: next(
-            (op for op in commander.operations() if op["description"] == description), None),
-            timeout=60)
-        assert operation["services"] == ["airflow-migrate", *group]
-        done = commander.wait(operation["id"], timeout=1500)
-        assert done["state"] == "deployed", brief(done)
-        # One revision, from Commander, carrying the push.
-        revisions = history(platform)
-        assert [(r["origin"], r["description"], r["status"]) for r in revisions[-1:]] == [
-            ("commander", description, "deployed")]
-        assert len(revisions) == 2
-        for service in group:
-            container = container_of(compose_engine, platform, service)
-            assert container.attrs["Config"]["Image"] == f"{repository}@{digest}", service
-
-        scheduler = container_of(compose_engine, platform, "airflow-scheduler")
-
-        def airflow(*args: str) -> Any:
-            result = scheduler.exec_run(["airflow", *args, "-o", "json"])
-            assert result.exit_code == 0, result.output.decode()
-            return json.loads(result.output.decode().strip().splitlines()[-1])
-
-        wait_for("the new DAG", lambda: any(d["dag_id"] == "commander_e2e"
-                                            for d in airflow("dags", "list")), 300, every=5)
-        airflow("dags", "trigger", "commander_e2e")
-        runs = wait_for("the DAG run to succeed", lambda: (
-            found := airflow("dags", "list-runs", "commander_e2e")) and all(
-            r["state"] in ("success", "failed") for r in found) and found, 600, every=5)
-        assert [r["state"] for r in runs] == ["success"], runs
-        # Pilot sees the scheduler's heartbeat and the worker that ran the DAG, and links
-        # to Airflow's UI on the same gateway.
-        shown = platform.pilot().get(platform.url("/api/v1/airflow"), timeout=30).json()
-        assert shown["healthy"], shown
-        components = {c["name"]: c for c in shown["components"]}
-        assert components["scheduler"]["status"] == "healthy"
-        assert components["scheduler"]["heartbeat"]
-        assert [w.startswith("celery@") for w in shown["workers"]] == [True], shown
-        assert requests.get(platform.url(shown["link"]), timeout=30).status_code == 200
-        audited = [e for e in commander.audit() if e["operation"] == operation["id"]]
-        assert [(e["action"], e["outcome"]) for e in audited] == [
-            ("registry push", "accepted"), ("registry", "deployed")]
-    finally:
-        with contextlib.suppress(docker.errors.ImageNotFound):
-            compose_engine.images.remove(f"{repository}:{tag}", force=True)

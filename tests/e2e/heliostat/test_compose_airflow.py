@@ -1,13 +1,18 @@
 """Airflow on the real engine, as an operator uses it: the example DAG that ships with the
 platform runs its tasks on the Celery workers; a task's log is read through the API server
 (which fetches it from the worker that ran the task, by its stable hostname), also after
-that worker restarted; and the workers' log-rotation sidecar deletes logs past the
-retention and keeps the rest, saying what it did."""
+that worker restarted; the workers' log-rotation sidecar deletes logs past the
+retention and keeps the rest, saying what it did; and an Airflow image with a new DAG,
+pushed to the platform's registry, is rolled out by Commander to every Airflow process."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import io
 import json
+import os
+import tarfile
 import textwrap
 import time
 import uuid
@@ -15,9 +20,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import docker
+import docker.errors
 import pytest
 import requests
 
+from tests.e2e.heliostat.commander_client import Commander, address_of, brief, history
 from tests.infra.compose_platforms import (
     PlatformUnderTest,
     clickstream_admin,
@@ -80,7 +87,8 @@ def airflow_platform(compose_engine: docker.DockerClient,
                      tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformUnderTest]:
     """Airflow with two Celery workers on the platform's own Postgres and Redis, beside
     the clickstream (its Event API and router; no streaming workers) for the warehouse
-    batch DAG; the tests below share it."""
+    batch DAG, Commander rolling out pushed images by itself, and Pilot, which shows
+    Airflow's health; the tests below share it."""
     name = unique_platform_name()
     platform = PlatformUnderTest(name, tmp_path_factory.mktemp("airflow-platform"))
     dags = tmp_path_factory.mktemp("dags")
@@ -97,6 +105,8 @@ def airflow_platform(compose_engine: docker.DockerClient,
             workers: {{webhook: {{enabled: false}}, warehouse: {{enabled: false}},
                       redis: {{enabled: false}}}}
           monitoring: {{enabled: false}}
+          pilot: {{enabled: true}}
+          commander: {{auto_update: true}}
           airflow: {{enabled: true, workers: {{replicas: 2, concurrency: 2}},
                     dags: {{host_folder: "{dags}"}}}}
         """))
@@ -278,3 +288,117 @@ def test_a_dag_dropped_into_the_host_folder_runs_on_the_workers(
     (instance,) = airflow.task_instances(dag_id, run_id)
     assert instance["hostname"] in WORKERS
     assert marker in airflow.log(dag_id, run_id, instance)
+
+
+COMMANDER_DAG = '''\
+"""Baked into the image Commander rolls out: it exists only in the pushed image."""
+import datetime
+
+from airflow.sdk import dag, task
+
+
+@dag(dag_id="commander_e2e", schedule=None, start_date=datetime.datetime(2024, 1, 1),
+     catchup=False, is_paused_upon_creation=False)
+def commander_e2e():
+    @task
+    def hello():
+        print("rolled out by Commander")
+        return 42
+
+    hello()
+
+
+commander_e2e()
+'''
+
+
+def with_dag(engine: docker.DockerClient, repository: str, tag: str) -> None:
+    """The platform's Airflow image with one more DAG, as `repository:tag`."""
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        data = COMMANDER_DAG.encode()
+        info = tarfile.TarInfo("commander_e2e.py")
+        info.size, info.uid, info.gid, info.mode = len(data), 50000, 50000, 0o644
+        tar.addfile(info, io.BytesIO(data))
+    # Created, never started: the commit keeps the image's own entrypoint and command.
+    base = engine.containers.create("heliostat/airflow:0.1.0")
+    try:
+        assert base.put_archive("/opt/airflow/dags", archive.getvalue())
+        base.commit(repository, tag)
+    finally:
+        base.remove(force=True)
+
+
+def test_an_airflow_image_pushed_with_a_new_dag_rolls_every_airflow_process(
+        airflow_platform: PlatformUnderTest, tcp_proxy: Any,
+        compose_engine: docker.DockerClient) -> None:
+    """DAG deployment: push an image, and Commander (its defaults: a push of `airflow` rolls
+    every Airflow process) rolls it out; the new DAG appears and runs. Last in this file:
+    the platform then runs the pushed image."""
+    platform = airflow_platform
+
+    def secret(name: str) -> str:
+        return platform.run("status", "--show-secret", name).stdout.strip()
+
+    commander = Commander(platform, compose_engine, secret("commander-token"),
+                          secret("commander-webhook-secret"))
+    revisions_before = len(history(platform))
+    group = ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor",
+             "airflow-triggerer", "airflow-worker")
+    proxy = tcp_proxy(address_of(compose_engine, platform, "registry"), 5000)
+    repository = f"127.0.0.1:{proxy.port}/airflow"
+    tag = f"0.1.{os.getpid()}"  # the default pattern takes versions
+    with_dag(compose_engine, repository, tag)
+    try:
+        for line in compose_engine.images.push(repository, tag, stream=True, decode=True):
+            assert "error" not in line, line
+        digests = compose_engine.images.get(f"{repository}:{tag}").attrs["RepoDigests"]
+        digest = next(d for d in digests if d.startswith(repository)).rpartition("@")[2]
+        description = f"commander: registry push airflow@{digest}"
+        operation = wait_for("the push's operation", lambda: next(
+            (op for op in commander.operations() if op["description"] == description), None),
+            timeout=60)
+        assert operation["services"] == ["airflow-migrate", *group]
+        done = commander.wait(operation["id"], timeout=1500)
+        assert done["state"] == "deployed", brief(done)
+        # One revision, from Commander, carrying the push.
+        revisions = history(platform)
+        assert [(r["origin"], r["description"], r["status"]) for r in revisions[-1:]] == [
+            ("commander", description, "deployed")]
+        assert len(revisions) == revisions_before + 1
+        rolled = [container_of(compose_engine, platform, service) for service in group
+                  if service != "airflow-worker"]
+        rolled += [replica(compose_engine, platform, worker) for worker in WORKERS]
+        for container in rolled:
+            assert container.attrs["Config"]["Image"] == f"{repository}@{digest}", container.name
+
+        scheduler = container_of(compose_engine, platform, "airflow-scheduler")
+
+        def airflow(*args: str) -> Any:
+            result = scheduler.exec_run(["airflow", *args, "-o", "json"])
+            assert result.exit_code == 0, result.output.decode()
+            return json.loads(result.output.decode().strip().splitlines()[-1])
+
+        wait_for("the new DAG", lambda: any(d["dag_id"] == "commander_e2e"
+                                            for d in airflow("dags", "list")), 300, every=5)
+        airflow("dags", "trigger", "commander_e2e")
+        runs = wait_for("the DAG run to succeed", lambda: (
+            found := airflow("dags", "list-runs", "commander_e2e")) and all(
+            r["state"] in ("success", "failed") for r in found) and found, 600, every=5)
+        assert [r["state"] for r in runs] == ["success"], runs
+        # Pilot sees the scheduler's heartbeat and the worker that ran the DAG, and links
+        # to Airflow's UI on the same gateway.
+        shown = platform.pilot().get(platform.url("/api/v1/airflow"), timeout=30).json()
+        assert shown["healthy"], shown
+        components = {c["name"]: c for c in shown["components"]}
+        assert components["scheduler"]["status"] == "healthy"
+        assert components["scheduler"]["heartbeat"]
+        assert [w.startswith("celery@") for w in shown["workers"]] == [True] * len(WORKERS), \
+            shown
+        assert requests.get(platform.url(shown["link"]), timeout=30).status_code == 200
+        audited = [e for e in commander.audit() if e["operation"] == operation["id"]]
+        assert [(e["action"], e["outcome"]) for e in audited] == [
+            ("registry push", "accepted"), ("registry", "deployed")]
+    finally:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            compose_engine.images.remove(f"{repository}:{tag}", force=True)
