@@ -191,22 +191,22 @@ def test_a_host_folder_is_mounted_read_only_on_every_target():
         "modules: {airflow: {enabled: true, dags: {host_folder: /srv/dags}}}\n", "p.yaml"))
     model = build_model(config)
     assert model.service("airflow-dag-processor").host_folders == [
-        {"host_path": "/srv/dags", "path": "/opt/airflow/dags"}]
+        {"host_path": "/srv/dags", "path": "/opt/airflow/dags/host"}]
     assert model.service("airflow-scheduler").host_folders == []  # it reads no DAG files
     (compose,) = render_manifests(model)
     mounts = compose.body["services"]["airflow-worker-0"]["volumes"]
-    assert {"type": "bind", "source": "/srv/dags", "target": "/opt/airflow/dags",
+    assert {"type": "bind", "source": "/srv/dags", "target": "/opt/airflow/dags/host",
             "read_only": True} in mounts
     kubernetes = {m.filename: m.body for m in render_manifests(
         build_model(config.with_profile("kubernetes")))}
     pod = kubernetes["deployment-airflow-dag-processor.yaml"]["spec"]["template"]["spec"]
     assert {"name": "host-1", "hostPath": {"path": "/srv/dags", "type": "Directory"}} in (
         pod["volumes"])
-    assert {"name": "host-1", "mountPath": "/opt/airflow/dags", "readOnly": True} in (
+    assert {"name": "host-1", "mountPath": "/opt/airflow/dags/host", "readOnly": True} in (
         pod["containers"][0]["volumeMounts"])
     marathon = render_manifests(build_model(config.with_profile("marathon")))
     apps = {a["id"]: a for a in marathon[0].body["apps"]}
-    assert {"containerPath": "/opt/airflow/dags", "hostPath": "/srv/dags", "mode": "RO"} in (
+    assert {"containerPath": "/opt/airflow/dags/host", "hostPath": "/srv/dags", "mode": "RO"} in (
         apps["/x/airflow-dag-processor"]["container"]["volumes"])
     worker = next(m.body for m in marathon if m.body["id"] == "/x/airflow-worker-0")
     assert {"name": "host-1", "host": "/srv/dags"} in worker["volumes"]
