@@ -12,7 +12,7 @@ from confluent_kafka import Producer
 from clickstream.catalog import DestinationCatalog
 from clickstream.config import Settings
 from clickstream.recent_events import RecentEvents
-from clickstream.router import Router
+from clickstream.router import TRANSACTION_TIMEOUT_MS, Router
 from tests.integration.clickstream.pipeline import Pipeline
 
 
@@ -99,21 +99,23 @@ def test_a_restarted_router_fences_the_transaction_any_of_its_producers_left_ope
     killed.topics.ensure([topic])
     left_open = killed.producers[-1]
     left_open.init_transactions(30)
+    opened = time.monotonic()
     left_open.begin_transaction()
     left_open.produce(topic, b"never committed")
     assert left_open.flush(10) == 0  # in the partition, inside the open transaction
 
-    started = time.monotonic()
     successor = pipeline.router()  # the same router id, as a restarted replica has
-    deadline = started + 30
+    deadline = time.monotonic() + 30
     while "router started" not in successor.log_tail(100):
         assert time.monotonic() < deadline, successor.log_tail()
         time.sleep(0.2)
     after = Producer({"bootstrap.servers": pipeline.bootstrap})
     after.produce(topic, b"after the restart")
     assert after.flush(10) == 0
-    # Only what was committed, and long before the open transaction would have timed
-    # out: it no longer holds the partition's last stable offset.
-    values = [m.value() for m in pipeline.read_topic(topic, expect=1, timeout=10)]
+    # Only what was committed, and before the open transaction could have timed out:
+    # only fencing can have ended it, so it no longer holds the last stable offset.
+    timed_out = opened + TRANSACTION_TIMEOUT_MS / 1000
+    values = [m.value() for m in pipeline.read_topic(
+        topic, expect=1, timeout=max(0.0, timed_out - time.monotonic()))]
     assert values == [b"after the restart"]
-    assert time.monotonic() - started < 14
+    assert time.monotonic() < timed_out
