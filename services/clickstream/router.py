@@ -108,9 +108,8 @@ class Router:
                 "partitioner": "murmur2_random",
                 "linger.ms": 5,
                 "compression.type": "lz4",
-                # Other CONCURRENT_TRANSACTIONS answers (AddOffsetsToTxn, EndTxn) are
-                # retried after retry.backoff.ms; librdkafka's default 100 ms would add
-                # 100 ms to such a batch.
+                # What librdkafka retries by itself waits retry.backoff.ms first; its
+                # default 100 ms would add 100 ms to any batch with a retried request.
                 "retry.backoff.ms": 1,
                 "retry.backoff.max.ms": 20,
                 # Checked before every commit (see route_batch); only failures matter.
