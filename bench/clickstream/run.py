@@ -341,7 +341,8 @@ def bench_latency(pipeline: Pipeline, app_id: int, key: str, rates: tuple[int, .
     pipeline.worker("webhook")
     # Unreported: the router's and worker's first transactions and fetches, and the
     # broker's transaction code, are slower until warm.
-    warm_up, _refused = asyncio.run(_paced_requests(pipeline.api_url, key, rates[0], 5, 1))
+    warm_up, _refused = asyncio.run(_paced_requests(pipeline.api_url, key, rates[0], 5,
+                                                     batch=0))
     _delivered_since(out, 0, len(warm_up))
 
     results: dict[str, Any] = {}
