@@ -33,12 +33,21 @@ class Manifest:
     def text(self) -> str:
         if self.filename.endswith(".json"):
             return json.dumps(self.body, indent=2, ensure_ascii=False) + "\n"
-        return yaml.safe_dump(self.body, sort_keys=False, default_flow_style=False,
-                              allow_unicode=True, width=100)
+        return yaml_text(self.body)
 
 
-# libyaml when present (it is, in the zipapp): parsing the rendered stream dominates.
+# libyaml when present (it is, in the zipapp): parsing and writing YAML dominate a render.
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+# No line is folded: libyaml folds long scalars where PyYAML's own emitter does not, and
+# unfolded, both write the same text (a test holds them to it).
+UNFOLDED = 1 << 30
+
+
+def yaml_text(body: Any, dumper: type = _Dumper) -> str:
+    """A manifest's YAML: keys in the template's order, block style, unfolded lines."""
+    return yaml.dump(body, Dumper=dumper, sort_keys=False, default_flow_style=False,
+                     allow_unicode=True, width=UNFOLDED)
 
 
 @cache

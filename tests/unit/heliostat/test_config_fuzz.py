@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from heliostat.config import config_from_document
 from heliostat.model import build_model
 from heliostat.problems import InvalidInput
-from heliostat.render import render_manifests
+from heliostat.render import render_manifests, yaml_text
 from heliostat.yaml_source import load_yaml_text
 from tests.unit.heliostat.generated_configs import mutated_documents
 
@@ -26,7 +26,12 @@ def check(text: str) -> None:
         for problem in exc.problems:
             assert PROBLEM.match(str(problem)), str(problem)
         return
-    assert render_manifests(build_model(config))  # on the profile the document chose
+    manifests = render_manifests(build_model(config))  # on the profile the document chose
+    assert manifests
+    if yaml.__with_libyaml__:  # the files do not depend on which emitter wrote them
+        for manifest in manifests:
+            assert (yaml_text(manifest.body, yaml.CSafeDumper)
+                    == yaml_text(manifest.body, yaml.SafeDumper)), manifest.filename
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])

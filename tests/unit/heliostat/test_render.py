@@ -10,7 +10,7 @@ import yaml
 
 from heliostat.config import config_from_document
 from heliostat.model import build_model
-from heliostat.render import render_manifests, write_manifests
+from heliostat.render import render_manifests, write_manifests, yaml_text
 from heliostat.yaml_source import load_yaml_text
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -37,6 +37,14 @@ def test_examples_match_their_golden_files(example):
 
 def test_rendering_is_deterministic(example):
     assert rendered(example) == rendered(example)
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML without libyaml")
+def test_libyaml_and_pyyaml_write_the_same_text(example):
+    """Rendering uses libyaml where PyYAML has it: the files must not depend on that."""
+    for manifest in render_manifests(build_model(example)):
+        assert (yaml_text(manifest.body, yaml.CSafeDumper)
+                == yaml_text(manifest.body, yaml.SafeDumper)), manifest.filename
 
 
 def test_output_parses(example, tmp_path: Path):
