@@ -13,7 +13,8 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -180,27 +181,51 @@ class Applier:
     def execute(self, steps: Plan, revision: int, lock: LeaseKeeper,
                 gate_revision: int | None = None,
                 restore: dict[str, dict[str, Any]] | None = None) -> Failure | None:
-        """Wave by wave, the services of a wave in parallel; deletions last. Objects left
-        unchanged are gated too when they carry `gate_revision` (a resumed apply). A
-        service in `restore` gets its data back once its wave is healthy, before the
-        waves that depend on it."""
-        waves = [[s for s in wave if s.action != "unchanged" or _carries(s, gate_revision)]
-                 for wave in steps.waves]
-        total = len(waves)
-        for number, wave in enumerate(waves, start=1):
-            if wave:
-                services: dict[str, list[PlanStep]] = {}
-                for step in wave:
-                    services.setdefault(step.service, []).append(step)
-                self.progress(f"wave {number}/{total}: {', '.join(sorted(services))}")
-                failure = _first_failure(_parallel(
-                    lambda group: self._service(group, revision, lock),
-                    list(services.values())))
-                if failure:
-                    return failure
-            failure = self._restore(steps.waves[number - 1], restore or {}, lock)
-            if failure:
-                return failure
+        """Each service as soon as the services it depends on are healthy, every service
+        whose dependencies are met in parallel (a thread each); deletions last. Objects
+        left unchanged are gated too when they carry `gate_revision` (a resumed apply). A
+        service in `restore` gets its data back once it is healthy, before the services
+        that depend on it start."""
+        services = _services(steps)
+        total = len(steps.waves)
+        needs = {name: set(service.depends_on) & services.keys()
+                 for name, service in services.items()}
+        done: set[str] = set()
+        failures: list[tuple[int, str, Failure]] = []
+        running: dict[Future[Failure | None], str] = {}
+
+        def run(service: _Service) -> Failure | None:
+            work = [s for s in service.steps
+                    if s.action != "unchanged" or _carries(s, gate_revision)]
+            if work:
+                self.progress(f"wave {service.wave}/{total}: {service.name}")
+            return (self._service(work, revision, lock) if work else None) or self._restore(
+                service.steps, restore or {}, lock)
+
+        pool = ThreadPoolExecutor(max_workers=max(len(services), 1),
+                                  thread_name_prefix="heliostat-apply")
+        try:
+            while True:
+                if not failures:  # after a failure, nothing more starts
+                    started = set(running.values())
+                    for name in sorted(services, key=lambda n: (services[n].wave, n)):
+                        if name not in done and name not in started and needs[name] <= done:
+                            running[pool.submit(run, services[name])] = name
+                if not running:
+                    break
+                finished, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
+                for future in finished:
+                    name = running.pop(future)
+                    failure = future.result()  # a crash or an interrupt ends the apply here
+                    if failure is None:
+                        done.add(name)
+                    else:
+                        failures.append((services[name].wave, name, failure))
+        finally:
+            # Not waiting on an interrupt: Ctrl-C must not hang on a health gate.
+            pool.shutdown(wait=False, cancel_futures=True)
+        if failures:
+            return min(failures, key=lambda f: f[:2])[2]
         # Deletions wave by wave, the latest first (the plan's order), each wave's at once.
         by_wave: dict[int, list[PlanStep]] = {}
         for step in steps.deletions:
@@ -211,9 +236,9 @@ class Applier:
                 return failure
         return None
 
-    def _restore(self, wave: tuple[PlanStep, ...], restore: dict[str, dict[str, Any]],
+    def _restore(self, steps: tuple[PlanStep, ...], restore: dict[str, dict[str, Any]],
                  lock: LeaseKeeper) -> Failure | None:
-        for step in wave:
+        for step in steps:
             desired = step.desired
             if desired is None or desired.backup is None or step.service not in restore:
                 continue
@@ -295,6 +320,27 @@ def _parallel(work: Callable[[T], Failure | None], items: list[T]) -> list[Failu
     finally:
         # Not waiting on an interrupt: Ctrl-C must not hang on a health gate.
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass(frozen=True)
+class _Service:
+    """A service's steps in a plan, its wave and the services it depends on."""
+
+    name: str
+    wave: int
+    steps: tuple[PlanStep, ...]
+    depends_on: frozenset[str]
+
+
+def _services(steps: Plan) -> dict[str, _Service]:
+    grouped: dict[str, list[PlanStep]] = {}
+    for wave in steps.waves:
+        for step in wave:
+            grouped.setdefault(step.service, []).append(step)
+    return {name: _Service(name, group[0].wave, tuple(group), frozenset(
+        dependency for step in group if step.desired is not None
+        for dependency in step.desired.depends_on) - {name})
+        for name, group in grouped.items()}
 
 
 def _first_failure(results: list[Failure | None]) -> Failure | None:

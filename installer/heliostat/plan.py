@@ -1,9 +1,10 @@
 """Compare desired objects with live ones: what to create, update, replace or delete.
 
 Services are layered into dependency waves (a service is in the wave after the last of
-its dependencies), and every object of a service is in its service's wave. Waves apply
-in order; deletions come last, the latest wave first, so nothing loses a dependency
-while it still runs. The plan is pure data: `diff` prints it, `install` executes it.
+its dependencies), and every object of a service is in its service's wave: no service
+applies before the waves it depends on (apply starts each one as soon as its own
+dependencies are healthy). Deletions come last, the latest wave first, so nothing loses
+a dependency while it still runs. The plan is pure data: `diff` prints it, `install` executes it.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ class MemoryDriver:
         self.most_active = 0
         self.lock = threading.Lock()
         self.on_apply = None  # called with each step, e.g. to interrupt
+        self.on_wait = None  # called with each step before its gate answers
         self.data: dict[str, bytes] = {}
         self.dump_fails = False
 
@@ -88,6 +89,8 @@ class MemoryDriver:
 
     def wait(self, step, deadline):
         self.calls.append(("wait", step.key))
+        if self.on_wait:
+            self.on_wait(step)
         if step.desired.spec["image"] in self.unhealthy:
             return Health.failed("never became healthy", ("line 1", "line 2"))
         return Health.ok()
@@ -113,16 +116,32 @@ def run(driver, files, description="install", rollback=True, secrets=None):
     return outcome, messages
 
 
-def test_install_applies_wave_by_wave_and_gates_each_object(driver):
+def test_install_starts_each_service_once_its_dependencies_passed_their_gates(driver):
     outcome, messages = run(driver, PLATFORM)
     assert outcome.status == "deployed" and outcome.revision == 1
     order = [key for action, key in driver.calls if action == "create"]
     assert order.index("db-0") < order.index("migrate-0") < order.index("api-0")
-    assert order.index("migrate-0") < order.index("web-0")
-    # each created object passed its gate before the next wave started
+    assert order.index("db-0") < order.index("web-0")
+    assert driver.calls.index(("wait", "db-0")) < driver.calls.index(("create", "web-0"))
     assert driver.calls.index(("wait", "migrate-0")) < driver.calls.index(("create", "api-0"))
     assert Ledger(driver.store).revision(1).status == "deployed"
-    assert "wave 1/3: db" in messages
+    assert "wave 1/3: db" in messages and "wave 2/3: web" in messages
+
+
+def test_a_service_does_not_wait_for_services_of_a_wave_it_does_not_depend_on(driver):
+    """api needs migrate, not web (both in wave 2): it starts while web still gates."""
+    api_created = threading.Event()
+
+    def hold_web(step):
+        if step.key == "web-0":
+            assert api_created.wait(5), "api waited for web"
+        if step.key == "api-0":
+            assert ("wait", "migrate-0") in driver.calls
+            api_created.set()
+
+    driver.on_wait = hold_web
+    outcome, _ = run(driver, PLATFORM)
+    assert outcome.status == "deployed"
 
 
 def test_an_attached_object_is_applied_after_the_one_it_lives_in(driver):
