@@ -41,6 +41,7 @@ from heliostat.drivers.kubernetes_ledger import SecretLedgerStore
 from heliostat.drivers.kubernetes_objects import ObjectApi, ObjectRef, owned_fields
 from heliostat.drivers.kubernetes_rollout import (
     ROLLOUT_KINDS,
+    completed_by_its_pods,
     health_timeout,
     rollout,
     selected_pods,
@@ -249,7 +250,10 @@ class KubernetesDriver:
                 return True, ""
             if health == "unhealthy":
                 return False, why
-            stuck = stuck_pod(obj, selected_pods(obj, list(pods.objects.values())))
+            selected = selected_pods(obj, list(pods.objects.values()))
+            if ref.kind == "Job" and completed_by_its_pods(obj, selected):
+                return True, ""
+            stuck = stuck_pod(obj, selected)
             return (False, stuck) if stuck else None
 
         answer = watches.wait_until(verdict, deadline, (objects, pods))

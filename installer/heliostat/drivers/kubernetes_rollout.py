@@ -1,7 +1,7 @@
 """Whether a Kubernetes object is rolled out, read from its status as `kubectl rollout
 status` reads it: the controller saw the latest generation, every replica is updated and
-ready (available, for a Deployment), a Job completed. Objects without a rollout are healthy
-once the API server took them."""
+ready (available, for a Deployment), a Job completed (or its pods did). Objects without a
+rollout are healthy once the API server took them."""
 
 from __future__ import annotations
 
@@ -61,6 +61,23 @@ def _job(status: dict[str, Any]) -> tuple[ObservedHealth, str]:
         if condition.get("type") == "Failed":
             return "unhealthy", condition.get("message") or condition.get("reason") or "failed"
     return "starting", "not completed yet"
+
+
+def completed_by_its_pods(job: dict[str, Any], pods: list[dict[str, Any]]) -> bool:
+    """Whether a Job's own pods (by its uid) already succeeded as many times as it must
+    complete: the Job controller writes `Complete` only up to a second later, as it batches
+    pod updates. Only for a plain Job (no success policy, not suspended, not failed)."""
+    spec, status = job.get("spec") or {}, job.get("status") or {}
+    if spec.get("successPolicy") or spec.get("suspend") or spec.get("completionMode") == \
+            "Indexed" or any(c.get("type") == "Failed" and c.get("status") == "True"
+                             for c in status.get("conditions") or []):
+        return False
+    uid = (job.get("metadata") or {}).get("uid")
+    succeeded = sum(1 for pod in pods
+                    if ((pod.get("metadata") or {}).get("labels") or {})
+                    .get("batch.kubernetes.io/controller-uid") == uid
+                    and (pod.get("status") or {}).get("phase") == "Succeeded")
+    return bool(uid) and succeeded >= int(spec.get("completions") or 1)
 
 
 def stuck_pod(workload: dict[str, Any], pods: list[dict[str, Any]]) -> str:
