@@ -25,6 +25,9 @@ from tests.infra.run_dir import RunDir
 from tests.infra.settings import INFRA, NotProvisioned, cache_dir, pinned, require
 
 STORAGE_CLASS = "kwok-volume"
+# The controller manager's and scheduler's requests/s to the API server, as on a large
+# cluster: at their default 20, a platform's install waits on their own client throttle.
+CLIENT_RATE = ("--kube-api-qps=500", "--kube-api-burst=1000")
 NODES = ("kwok-node-0", "kwok-node-1", "kwok-node-2")
 # kwok's own stage definitions: how simulated nodes, pods and volumes change state.
 STAGES = (
@@ -132,13 +135,13 @@ class KubernetesCluster:
             "--bind-address=127.0.0.1", f"--secure-port={free_port()}",
             f"--service-account-private-key-file={pki.service_account_key}",
             f"--root-ca-file={pki.ca}", "--use-service-account-credentials=true",
-            "--leader-elect=false",
+            "--leader-elect=false", *CLIENT_RATE,
         ], run)
         self._scheduler = ManagedProcess("kube-scheduler", [
             str(self.bin / "kube-scheduler"),
             *self._component_kubeconfig("scheduler", pki.scheduler, "system:kube-scheduler"),
             "--bind-address=127.0.0.1", f"--secure-port={free_port()}",
-            "--leader-elect=false",
+            "--leader-elect=false", *CLIENT_RATE,
         ], run)
         stages = self.dir / "kwok-stages.yaml"
         stages.write_text(kwok_stages(home / "stages"))
