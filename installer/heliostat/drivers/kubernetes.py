@@ -87,6 +87,8 @@ class KubernetesDriver:
         self._watches: NamespaceWatches | None = None
         self._watches_lock = threading.Lock()
         self._observed: dict[str, dict[str, Any]] = {}  # what observe() last read, by key
+        # What desired_objects() read, for the observe() a plan makes right after it.
+        self._read_for_plan: dict[str, dict[str, Any]] | None = None
         self._desired_refs: list[ObjectRef] = []  # what desired_objects() last returned
         self._rendered: dict[tuple[str, str], str] = {}  # (key, spec hash) -> rendered hash
         self._applied: dict[str, tuple[str, int]] = {}  # key -> (uid, generation) applied
@@ -95,7 +97,7 @@ class KubernetesDriver:
 
     def desired_objects(self, manifests: Mapping[str, str]) -> list[DesiredObject]:
         bodies = [yaml.load(text, Loader=_LOADER) for _, text in sorted(manifests.items())]
-        live = self._live_objects()
+        live = self._read_for_plan = self._live_objects()
         with ThreadPoolExecutor(PARALLEL_REQUESTS) as pool:
             desired = list(pool.map(
                 lambda body: self._desired(body, live.get(ObjectRef.of(body).key)), bodies))
@@ -134,7 +136,10 @@ class KubernetesDriver:
             return body
 
     def observe(self) -> dict[str, LiveObject]:
-        self._observed = self._live_objects()
+        # A plan observes right after desired_objects() read the same objects: nothing was
+        # applied in between, so that read serves (one LIST per kind, not two).
+        read, self._read_for_plan = self._read_for_plan, None
+        self._observed = read if read is not None else self._live_objects()
         live = {}
         for obj in self._observed.values():
             annotations = obj["metadata"].get("annotations") or {}
@@ -177,6 +182,7 @@ class KubernetesDriver:
     # -- changing --------------------------------------------------------------------------
 
     def apply(self, step: PlanStep, revision: int) -> None:
+        self._read_for_plan = None
         if step.action == "delete":
             assert step.live is not None and step.live.spec is not None
             ref = ObjectRef.of(step.live.spec)

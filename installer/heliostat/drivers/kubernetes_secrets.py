@@ -22,15 +22,20 @@ from heliostat.drivers.kubernetes_objects import ObjectApi, ObjectRef
 from heliostat.secret_values import read_source
 
 KEY = "value"
+PART_OF = "app.kubernetes.io/part-of"
+MANAGED_BY = "app.kubernetes.io/managed-by"
 
 
 def ensure_secrets(objects: ObjectApi, namespace: str, platform: str,
                    declared: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
     """Every declared secret present as a Secret; returns name -> value."""
+    # One LIST finds those heliostat made; a GET, any other one (a Secret made by hand).
+    labelled = {item["metadata"]["name"]: item for item in objects.list(
+        "v1", "Secret", namespace, f"{PART_OF}={platform},{MANAGED_BY}=heliostat")}
     values = {}
     for name, spec in sorted(declared.items()):
         ref = ObjectRef("v1", "Secret", name, namespace)
-        current = _value(objects.get(ref))
+        current = _value(labelled[name] if name in labelled else objects.get(ref))
         if spec.get("from_file"):
             value = read_source(name, Path(str(spec["from_file"])).expanduser())
             if current != value:
@@ -63,6 +68,5 @@ def _value(secret: dict[str, Any] | None) -> str | None:
 def _secret(name: str, namespace: str, platform: str, value: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": name, "namespace": namespace, "labels": {
-                "app.kubernetes.io/part-of": platform,
-                "app.kubernetes.io/managed-by": "heliostat"}},
+                PART_OF: platform, MANAGED_BY: "heliostat"}},
             "data": {KEY: base64.b64encode(value.encode("utf-8")).decode()}}
