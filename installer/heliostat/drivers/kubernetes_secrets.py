@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,37 +23,38 @@ from heliostat.drivers.kubernetes_objects import ObjectApi, ObjectRef
 from heliostat.secret_values import read_source
 
 KEY = "value"
-PART_OF = "app.kubernetes.io/part-of"
-MANAGED_BY = "app.kubernetes.io/managed-by"
+PARALLEL_REQUESTS = 8
 
 
 def ensure_secrets(objects: ObjectApi, namespace: str, platform: str,
                    declared: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
-    """Every declared secret present as a Secret; returns name -> value."""
-    # One LIST finds those heliostat made; a GET, any other one (a Secret made by hand).
-    labelled = {item["metadata"]["name"]: item for item in objects.list(
-        "v1", "Secret", namespace, f"{PART_OF}={platform},{MANAGED_BY}=heliostat")}
-    values = {}
-    for name, spec in sorted(declared.items()):
+    """Every declared secret present as a Secret; returns name -> value. A GET per secret,
+    several at a time: a LIST would wait, on a namespace just made, for the API server's
+    cache of Secrets to catch up (90 ms)."""
+
+    def ensure(name: str) -> tuple[str, str]:
+        spec = declared[name]
         ref = ObjectRef("v1", "Secret", name, namespace)
-        current = _value(labelled[name] if name in labelled else objects.get(ref))
+        current = _value(objects.get(ref))
         if spec.get("from_file"):
             value = read_source(name, Path(str(spec["from_file"])).expanduser())
             if current != value:
                 objects.apply(_secret(name, namespace, platform, value), force=True)
-        elif current is None:
-            value = secret_values.generate(str(spec.get("generate", "token")))
-            try:
-                objects.request("POST", objects.collection_path("v1", "Secret", namespace),
-                                body=_secret(name, namespace, platform, value))
-            except ApiException as error:
-                if error.status != 409:
-                    raise ObjectRefused(ref.key, api_error(error), error.status) from None
-                value = _value(objects.get(ref)) or ""  # another install made it first
-        else:
-            value = current
-        values[name] = value
-    return values
+            return name, value
+        if current is not None:
+            return name, current
+        value = secret_values.generate(str(spec.get("generate", "token")))
+        try:
+            objects.request("POST", objects.collection_path("v1", "Secret", namespace),
+                            body=_secret(name, namespace, platform, value))
+        except ApiException as error:
+            if error.status != 409:
+                raise ObjectRefused(ref.key, api_error(error), error.status) from None
+            value = _value(objects.get(ref)) or ""  # another install made it first
+        return name, value
+
+    with ThreadPoolExecutor(PARALLEL_REQUESTS) as pool:
+        return dict(pool.map(ensure, sorted(declared)))
 
 
 def read_secret(objects: ObjectApi, namespace: str, name: str) -> str | None:
@@ -68,5 +70,6 @@ def _value(secret: dict[str, Any] | None) -> str | None:
 def _secret(name: str, namespace: str, platform: str, value: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": name, "namespace": namespace, "labels": {
-                PART_OF: platform, MANAGED_BY: "heliostat"}},
+                "app.kubernetes.io/part-of": platform,
+                "app.kubernetes.io/managed-by": "heliostat"}},
             "data": {KEY: base64.b64encode(value.encode("utf-8")).decode()}}
