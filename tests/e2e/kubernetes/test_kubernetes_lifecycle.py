@@ -100,8 +100,14 @@ def test_install_rolls_out_every_workload_with_its_secrets_and_ledger_in_the_nam
         assert workload["status"].get("readyReplicas") == wanted, workload["metadata"]["name"]
         annotations = workload["metadata"]["annotations"]
         assert annotations["heliostat.io/revision"] == "1"
+    # The migration's gate passed on its pod's success; the Job controller, which batches
+    # pod updates, then writes Complete.
     job = platform.get("job", "clickstream-migrate")
-    assert any(c["type"] == "Complete" for c in job["status"]["conditions"])
+    pods = platform.get("pods", "-l",
+                        f"batch.kubernetes.io/controller-uid={job['metadata']['uid']}")["items"]
+    assert [p["status"]["phase"] for p in pods] == ["Succeeded"]
+    platform.cluster.kubectl("wait", "--for=condition=complete", "job/clickstream-migrate",
+                             "-n", platform.namespace, "--timeout=30s")
     secrets = {s["metadata"]["name"]: s for s in platform.get("secrets")["items"]}
     assert secrets["pilot-admin-password"]["type"] == "Opaque"
     assert set(secrets["pilot-admin-password"]["data"]) == {"value"}
