@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -100,11 +101,19 @@ class KubernetesTarget(RenderedPlatform):
         from heliostat.apply import Change
         from heliostat.drivers.kubernetes_secrets import ensure_secrets
 
-        self.driver.ensure_namespace()
-        secrets = ensure_secrets(self.driver.objects, self.namespace, self.name,
-                                 self.model.secrets)
-        return Change(description=description,
-                      manifests=self.manifests if manifests is None else manifests,
+        driver = self.driver  # made here, not by two threads at once
+
+        def make_secrets() -> dict[str, str]:
+            driver.ensure_namespace()
+            return ensure_secrets(driver.objects, self.namespace, self.name,
+                                  self.model.secrets)
+
+        # The API server makes them while the manifests render (which needs no value).
+        with ThreadPoolExecutor(1, thread_name_prefix="heliostat-secrets") as pool:
+            made = pool.submit(make_secrets)
+            files = self.manifests if manifests is None else manifests
+            secrets = made.result()
+        return Change(description=description, manifests=files,
                       config=self.config.values if config is None else config,
                       secrets=secrets, origin=origin, **(bundle or {}),
                       images=self.image_digests if manifests is None
