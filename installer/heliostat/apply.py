@@ -262,12 +262,13 @@ class Applier:
 
     def _service(self, steps: list[PlanStep], revision: int,
                  lock: LeaseKeeper) -> Failure | None:
-        """One service of a wave; objects attached to another (a sidecar) after the others,
-        so that what they live inside is already the one this revision wants."""
-        attached = [s for s in steps if s.desired is not None and s.desired.attached_to]
-        hosts = [s for s in steps if s.desired is None or not s.desired.attached_to]
-        return (self._objects(hosts, revision, lock)
-                or self._objects(attached, revision, lock))
+        """One service; the objects that need others of it in place (`applied_after`: a
+        sidecar, a Kubernetes workload) after those, so that what they need is already as
+        this revision wants."""
+        later = [s for s in steps if s.desired is not None and s.desired.applied_after]
+        first = [s for s in steps if s.desired is None or not s.desired.applied_after]
+        return (self._objects(first, revision, lock)
+                or self._objects(later, revision, lock))
 
     def _objects(self, steps: list[PlanStep], revision: int,
                  lock: LeaseKeeper) -> Failure | None:

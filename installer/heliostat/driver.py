@@ -49,9 +49,11 @@ class DesiredObject:
     many seconds its health gate may take (from the target's own health-check settings);
     the core gives `wait` a deadline that far ahead. `backup` is set on the one object of
     a service whose data the core dumps before changing it; it is not part of the spec,
-    as changing how a backup is taken does not change the object. `attached_to` is the key
-    of an object of the same service this one lives inside (a Compose sidecar in its main
-    container's network namespace): the core applies it after that object.
+    as changing how a backup is taken does not change the object. `applied_after` names
+    objects of the same service this one needs in place first (a Compose sidecar: the main
+    container whose network namespace it joins; a Kubernetes workload: the ServiceAccount,
+    ConfigMaps and Services of its pods): the core applies and gates the service's other
+    objects before the ones with `applied_after`.
     """
 
     key: str
@@ -60,7 +62,7 @@ class DesiredObject:
     depends_on: tuple[str, ...] = ()
     health_timeout: float = DEFAULT_HEALTH_TIMEOUT
     backup: DataBackup | None = None
-    attached_to: str | None = None
+    applied_after: tuple[str, ...] = ()
 
     @cached_property  # specs are large and a plan asks more than once
     def spec_hash(self) -> str:

@@ -158,7 +158,7 @@ class _ServiceReader:
         host = base["network_mode"]["key"] if base["network_mode"] else None
         return [DesiredObject(key, service, {**base, "replica": index}, tuple(depends),
                               health_timeout=health_timeout(base), backup=backup,
-                              attached_to=host)
+                              applied_after=(host,) if host else ())
                 for key, index in keys]
 
     @staticmethod

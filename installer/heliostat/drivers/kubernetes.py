@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Mapping
@@ -102,7 +103,7 @@ class KubernetesDriver:
             desired = list(pool.map(
                 lambda body: self._desired(body, live.get(ObjectRef.of(body).key)), bodies))
         self._desired_refs = [ObjectRef.of(obj.spec) for obj in desired]
-        return desired
+        return _workloads_last(desired)
 
     def _desired(self, body: dict[str, Any], live: dict[str, Any] | None) -> DesiredObject:
         rendered = spec_hash(body)
@@ -393,6 +394,17 @@ class NamespacedStore:
 
     def release(self, lease: Lease) -> None:
         self._inner.release(lease)
+
+
+def _workloads_last(desired: list[DesiredObject]) -> list[DesiredObject]:
+    """Each workload applied after the other objects of its service, as Helm orders kinds:
+    a pod made before its ServiceAccount is refused, before its ConfigMap waits for it."""
+    others: dict[str, list[str]] = {}
+    for obj in desired:
+        if obj.spec["kind"] not in ROLLOUT_KINDS:
+            others.setdefault(obj.service, []).append(obj.key)
+    return [dataclasses.replace(obj, applied_after=tuple(others.get(obj.service, ())))
+            if obj.spec["kind"] in ROLLOUT_KINDS else obj for obj in desired]
 
 
 def _service(obj: dict[str, Any]) -> str:

@@ -100,6 +100,9 @@ def test_install_rolls_out_every_workload_with_its_secrets_and_ledger_in_the_nam
         assert workload["status"].get("readyReplicas") == wanted, workload["metadata"]["name"]
         annotations = workload["metadata"]["annotations"]
         assert annotations["heliostat.io/revision"] == "1"
+    # Each workload came after its ServiceAccount, ConfigMaps and Services: no pod refused.
+    refused = platform.get("events", "--field-selector", "reason=FailedCreate")["items"]
+    assert refused == [], [event["message"] for event in refused]
     # The migration's gate passed on its pod's success; the Job controller, which batches
     # pod updates, then writes Complete.
     job = platform.get("job", "clickstream-migrate")

@@ -53,7 +53,7 @@ class MemoryDriver:
         return objects + [DesiredObject(f"{name}-0-side", name, {"image": spec["image"],
                                                                   "side": True},
                                         tuple(spec.get("depends_on", ())), health_timeout=5,
-                                        attached_to=f"{name}-0")
+                                        applied_after=(f"{name}-0",))
                           for name, spec in services.items() if spec.get("sidecar")]
 
     def run_in(self, key, command, stdin=None, stdout=None):
