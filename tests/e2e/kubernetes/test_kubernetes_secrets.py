@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kubernetes.client import ApiClient
 
-from heliostat.drivers.kubernetes_api import connect
 from heliostat.drivers.kubernetes_objects import ObjectApi
 from heliostat.drivers.kubernetes_secrets import ensure_secrets
 from tests.infra.kubernetes_cluster import KubernetesCluster
@@ -20,18 +18,8 @@ PLATFORM = "acme"
 
 
 @pytest.fixture
-def namespace(kubernetes: KubernetesCluster) -> Iterator[str]:
-    name = f"secrets-{uuid.uuid4().hex[:10]}"
-    kubernetes.kubectl("create", "namespace", name)
-    yield name
-    kubernetes.kubectl("delete", "namespace", name, "--wait=false")
-
-
-@pytest.fixture
-def objects(kubernetes: KubernetesCluster) -> Iterator[ObjectApi]:
-    connection = connect(str(kubernetes.kubeconfig))
-    yield ObjectApi(connection.api)
-    connection.close()
+def objects(api: ApiClient) -> ObjectApi:
+    return ObjectApi(api)
 
 
 def secrets(kubernetes: KubernetesCluster, namespace: str) -> dict[str, dict]:

@@ -11,7 +11,6 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from kubernetes.client import ApiClient
@@ -31,21 +30,6 @@ from tests.infra.kubernetes_cluster import KubernetesCluster
 
 PLATFORM = "acme"
 SELECTOR = f"heliostat.io/platform={PLATFORM},heliostat.io/ledger-document=true"
-
-
-@pytest.fixture
-def namespace(kubernetes: KubernetesCluster) -> Iterator[str]:
-    name = f"ledger-{uuid.uuid4().hex[:10]}"
-    kubernetes.kubectl("create", "namespace", name)
-    yield name
-    kubernetes.kubectl("delete", "namespace", name, "--wait=false")
-
-
-@pytest.fixture
-def api(kubernetes: KubernetesCluster) -> Iterator[ApiClient]:
-    connection = connect(str(kubernetes.kubeconfig))
-    yield connection.api
-    connection.close()
 
 
 @pytest.fixture
