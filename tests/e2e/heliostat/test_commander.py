@@ -109,20 +109,33 @@ class GatewayTags:
     slow: str  # one that starts nginx only after 10s, so that its apply takes a while
 
 
+def slow_to_start(engine: docker.DockerClient, image: str, suffix: str) -> str:
+    """A tag of `image` whose entrypoint waits 10 s before starting it; returns the tag."""
+    repository = image.rsplit(":", 1)[0]
+    tag = f"e2e-slow-{suffix}"
+    command = engine.images.get(image).attrs["Config"]["Cmd"]  # a new entrypoint drops it
+    base = engine.containers.create(image, entrypoint=["true"])
+    try:
+        base.commit(repository, tag, changes=[
+            'ENTRYPOINT ["/bin/sh", "-c", "sleep 10; exec /usr/bin/tini -- '
+            '/usr/local/bin/heliostat-entrypoint \\"$@\\"", "slow"]',
+            f"CMD {json.dumps(command)}"])
+    finally:
+        base.remove(force=True)
+    return tag
+
+
 @pytest.fixture
 def gateway_images(compose_engine: docker.DockerClient) -> Iterator[GatewayTags]:
     suffix = os.getpid()
     tags = GatewayTags(f"e2e-{suffix}", f"e2e-other-{suffix}", f"e2e-broken-{suffix}",
-                       f"e2e-slow-{suffix}")
+                       slow_to_start(compose_engine, "heliostat/gateway:0.1.0", str(suffix)))
     for tag in (tags.good, tags.other):
         compose_engine.images.get("heliostat/gateway:0.1.0").tag("heliostat/gateway", tag)
     base = compose_engine.containers.create("heliostat/gateway:0.1.0", entrypoint=["true"])
     try:
         base.commit("heliostat/gateway", tags.broken,
                     changes='ENTRYPOINT ["/bin/sh", "-c", "exec sleep infinity"]')
-        base.commit("heliostat/gateway", tags.slow, changes=(
-            'ENTRYPOINT ["/bin/sh", "-c", "sleep 10; exec /usr/local/bin/heliostat-entrypoint '
-            '\\"$@\\"", "slow"]'))
     finally:
         base.remove(force=True)
     yield tags
@@ -461,13 +474,16 @@ def test_an_upgrade_of_commander_keeps_its_queued_operation(
         commander: Commander, gateway_images: GatewayTags,
         compose_engine: docker.DockerClient):
     platform = commander.platform
-    slow, other = gateway_images.slow, gateway_images.other
+    other = gateway_images.other
     tag = f"e2e-{os.getpid()}"
     compose_engine.images.get("heliostat/commander:0.1.0").tag("heliostat/commander", tag)
+    slow_registry = slow_to_start(compose_engine, "heliostat/registry:0.1.0", str(os.getpid()))
     try:
         old = container_of(compose_engine, platform, "commander")
-        # A new Commander image (and the gateway first: its wave comes before Commander's).
-        upgraded = pinned_config(platform, "upgraded.yaml", {"gateway": slow, "commander": tag})
+        # A new Commander image, and the registry it depends on slow to start: the CLI
+        # replaces Commander only once the registry is healthy, 10 s later.
+        upgraded = pinned_config(platform, "upgraded.yaml",
+                                 {"registry": slow_registry, "commander": tag})
         cli = platform.start("upgrade", config=upgraded)
         wait_for("the CLI's pending revision",
                  lambda: (p := pending(platform)) and p.origin == "cli")
@@ -483,10 +499,11 @@ def test_an_upgrade_of_commander_keeps_its_queued_operation(
         assert (done["state"], done["revision"]) == ("deployed", 3), brief(done)
         assert "Commander restarted; queued again" in done["events"]
         assert ledger_of(platform).revision(3).config["images"]["services"] == {
-            "gateway": other, "commander": tag}
+            "registry": slow_registry, "gateway": other, "commander": tag}
     finally:
-        with contextlib.suppress(docker.errors.APIError):
-            compose_engine.images.remove(f"heliostat/commander:{tag}")
+        for image in (f"heliostat/commander:{tag}", f"heliostat/registry:{slow_registry}"):
+            with contextlib.suppress(docker.errors.APIError):
+                compose_engine.images.remove(image)
 
 
 class LoadLoop:
