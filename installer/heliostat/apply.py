@@ -2,10 +2,11 @@
 uninstall takes, whatever the target (docs/drivers.md, "What the core does above it").
 
 Under the ledger's lock: finish a revision an interrupted command left `pending`, plan,
-record the new revision `pending`, apply wave by wave behind health gates, then mark it
-`deployed` — or, when a gate fails, roll back to the last deployed revision and mark it
-`rolled-back` (`failed` with rollback turned off). Like Helm's pkg/action over a driver,
-with each step logged and health-checked the way Kamal does it.
+record the new revision `pending`, apply each service behind health gates once the
+services it depends on passed theirs, then mark it `deployed` — or, when a gate fails,
+roll back to the last deployed revision and mark it `rolled-back` (`failed` with rollback
+turned off). Like Helm's pkg/action over a driver, with each step logged and
+health-checked the way Kamal does it.
 """
 
 from __future__ import annotations
