@@ -189,8 +189,7 @@ class Applier:
         that depend on it start."""
         services = _services(steps)
         total = len(steps.waves)
-        needs = {name: set(service.depends_on) & services.keys()
-                 for name, service in services.items()}
+        waiting = sorted(services, key=lambda name: (services[name].wave, name))
         done: set[str] = set()
         failures: list[tuple[int, str, Failure]] = []
         running: dict[Future[Failure | None], str] = {}
@@ -208,10 +207,9 @@ class Applier:
         try:
             while True:
                 if not failures:  # after a failure, nothing more starts
-                    started = set(running.values())
-                    for name in sorted(services, key=lambda n: (services[n].wave, n)):
-                        if name not in done and name not in started and needs[name] <= done:
-                            running[pool.submit(run, services[name])] = name
+                    for name in [n for n in waiting if services[n].depends_on <= done]:
+                        waiting.remove(name)
+                        running[pool.submit(run, services[name])] = name
                 if not running:
                     break
                 finished, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
