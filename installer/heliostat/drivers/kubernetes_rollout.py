@@ -68,16 +68,18 @@ def completed_by_its_pods(job: dict[str, Any], pods: list[dict[str, Any]]) -> bo
     complete: the Job controller writes `Complete` only up to a second later, as it batches
     pod updates. Only for a plain Job (no success policy, not suspended, not failed)."""
     spec, status = job.get("spec") or {}, job.get("status") or {}
-    if spec.get("successPolicy") or spec.get("suspend") or spec.get("completionMode") == \
-            "Indexed" or any(c.get("type") == "Failed" and c.get("status") == "True"
-                             for c in status.get("conditions") or []):
+    uid, completions = (job.get("metadata") or {}).get("uid"), spec.get("completions")
+    failed = any(c.get("type") == "Failed" and c.get("status") == "True"
+                 for c in status.get("conditions") or [])
+    # A work queue (no completions) is done when its pods say so, which only it counts.
+    plain = completions is not None and spec.get("completionMode") != "Indexed"
+    if not uid or not plain or failed or spec.get("successPolicy") or spec.get("suspend"):
         return False
-    uid = (job.get("metadata") or {}).get("uid")
     succeeded = sum(1 for pod in pods
                     if ((pod.get("metadata") or {}).get("labels") or {})
                     .get("batch.kubernetes.io/controller-uid") == uid
                     and (pod.get("status") or {}).get("phase") == "Succeeded")
-    return bool(uid) and succeeded >= int(spec.get("completions") or 1)
+    return succeeded >= int(completions)
 
 
 def stuck_pod(workload: dict[str, Any], pods: list[dict[str, Any]]) -> str:

@@ -43,6 +43,7 @@ def test_jobs_whose_controller_decides_more_than_counting_are_left_to_it():
     assert not completed_by_its_pods(job(suspend=True), succeeded)
     assert not completed_by_its_pods(job(completionMode="Indexed"), succeeded)
     assert not completed_by_its_pods(job(successPolicy={"rules": []}), succeeded)
+    assert not completed_by_its_pods(job(completions=None, parallelism=2), succeeded)
     failed = job()
     failed["status"] = {"conditions": [{"type": "Failed", "status": "True"}]}
     assert not completed_by_its_pods(failed, succeeded)
